@@ -1,0 +1,1 @@
+"""A synthetic movie-watching BIDS dataset with known ground truth."""

