@@ -1,9 +1,43 @@
-"""`neurocine prep` (placeholder until its module lands)."""
+"""``neurocine prep BIDS_DIR [OUT_DIR]``."""
 
 import click
 
+from neurocine_toolbox.data.prep import PrepOptions, prep
 
-@click.command("prep", hidden=True)
-def command():
-    """Not yet available."""
-    raise click.ClickException("not yet available")
+
+@click.command("prep")
+@click.argument("bids_dir", type=click.Path(file_okay=False, path_type=str))
+@click.argument("out_dir", required=False, type=click.Path(file_okay=False, path_type=str))
+@click.option("--participant-label", "participant_labels", multiple=True,
+              help="Subject(s) to prepare, without 'sub-' (repeat the option, or give several "
+                   "separated by spaces); default all.")
+@click.option("--test-stimuli", help="Glob on stim_file naming the test split (default: the dataset's own).")
+@click.option("--frames-per-tr", default=6, show_default=True, help="Frames kept per TR, evenly spaced.")
+@click.option("--frame-size", default=256, show_default=True, help="Frames are resized to N×N pixels.")
+@click.option("--train-repeats", type=click.Choice(["average", "separate"]), default="average",
+              show_default=True, help="Average the training viewings of a movie, or keep each.")
+@click.option("--voxels", type=click.Choice(["mmp-visual", "reliability"]), default="mmp-visual",
+              show_default=True, help="HCP-MMP1.0 V1–V4 in hierarchy order, or a test–retest "
+                                      "reliability test on training runs.")
+@click.option("--reliability-p", default=0.01, show_default=True,
+              help="Bonferroni-corrected p threshold of --voxels reliability.")
+@click.option("--reliability-top-n", type=int, help="Keep the N most reliable grayordinates instead.")
+@click.option("--detrend-order", default=4, show_default=True, help="Polynomial trend removed per run.")
+@click.option("--max-bad-fraction", default=0.1, show_default=True,
+              help="Largest fraction of NaN/constant selected grayordinates tolerated in a run.")
+@click.option("--fmri-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True)
+@click.option("--bids-database-dir", type=click.Path(file_okay=False),
+              help="Cache pybids' index of the dataset here (reused on later runs).")
+@click.pass_context
+def command(ctx, bids_dir, out_dir, participant_labels, bids_database_dir, **options):
+    """Clean the fMRI of a BIDS movie dataset and align it with the movie frames.
+
+    Writes one store per subject and split to OUT_DIR (default BIDS_DIR/derivatives/neurocine).
+    """
+    labels = [label for group in participant_labels for label in group.split()]
+    written = prep(
+        bids_dir, out_dir, participant_labels=labels or None, options=PrepOptions(**options),
+        bids_database_dir=bids_database_dir, progress=not ctx.obj.quiet,
+    )
+    for path in written:
+        click.echo(f"wrote {path}")

@@ -1,0 +1,85 @@
+"""A torch Dataset of fMRI windows with the frames shown during them."""
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .store import open_store
+
+
+def window_starts(runs, tr_in_run, window, lag=0):
+    """Rows where a window can start: all of its TRs (shifted by ``lag``) lie in one run.
+
+    Parameters
+    ----------
+    runs, tr_in_run : ndarray of int
+        Per-row run and TR-within-run (from the store).
+    window : int
+        TRs per window (w).
+    lag : int
+        fMRI rows are taken ``lag`` TRs after the frames' TR (haemodynamic delay).
+
+    Returns
+    -------
+    ndarray of int
+    """
+    n = len(runs)
+    span = lag + window - 1
+    starts = np.arange(max(n - span, 0))
+    end = starts + span
+    same_run = runs[starts] == runs[end]
+    contiguous = tr_in_run[end] - tr_in_run[starts] == span
+    return starts[same_run & contiguous]
+
+
+class FMRIWindowDataset(Dataset):
+    """Windows ``v_t = {v_{t+lag}, …, v_{t+lag+w−1}}`` with the frames shown during TRs t…t+w−1.
+
+    Windows never cross run boundaries. The HDF5 file is opened lazily in each process, so the
+    dataset works with DataLoader workers.
+
+    Parameters
+    ----------
+    path : str or Path
+        A store file.
+    window : int
+        TRs per window (paper: 2).
+    lag : int
+        TRs between the frames and the fMRI paired with them (default 0: the same TRs).
+    with_frames : bool
+        Also return frames (uint8 ``[w, frames_per_tr, H, W, 3]``).
+    """
+
+    def __init__(self, path, window=2, lag=0, with_frames=True):
+        self.path = path
+        self.window = window
+        self.lag = lag
+        self.with_frames = with_frames
+        store = open_store(path)
+        try:
+            self.starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        finally:
+            store.close()
+        self._store = None
+
+    def __len__(self):
+        return len(self.starts)
+
+    def __getitem__(self, index):
+        if self._store is None:
+            self._store = open_store(self.path)
+        t = int(self.starts[index])
+        item = {
+            "fmri": torch.from_numpy(np.asarray(self._store.fmri[t + self.lag: t + self.lag + self.window], np.float32)),
+            "row": t,
+            "stimulus": int(self._store.stimulus[t]),
+            "run": int(self._store.runs[t]),
+        }
+        if self.with_frames:
+            item["frames"] = torch.from_numpy(self._store.frames[np.arange(t, t + self.window)])
+        return item
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_store"] = None
+        return state

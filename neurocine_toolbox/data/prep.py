@@ -1,0 +1,307 @@
+"""``neurocine prep``: from a BIDS movie dataset to the store of fMRI per TR and its frames.
+
+Per subject: plan and check every input (``prep_plan``), choose voxels on training runs only,
+then stream run by run (read → trim → detrend → z-score → average repeats) and movie by movie
+(decode once → frames per TR), writing into a staging folder that is moved into place at the end.
+"""
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._version import __version__
+from ..bids.layout import open_layout, test_stimuli_glob
+from ..bids.paths import check_output_dir, default_output_dir
+from ..bids.templates import render_json
+from ..errors import NeurocineError
+from ..utils.atomic import StagedOutput
+from ..utils.hashing import sha256_file
+from ..utils.progress import progress_bar
+from .cifti import read_dtseries
+from .cleaning import clean_run
+from .prep_plan import frame_times, natural_key, plan_subject
+from .store import create_store, store_relpath, write_json_attr, write_strings
+from .video import sample_frames
+from .voxels import MMPVisualSelector, ReliabilitySelector, padded_columns
+
+log = logging.getLogger("neurocine")
+
+WINDOW_CONVENTION = (
+    "Rows are TRs. A window of w TRs starting at row t holds fMRI rows t+lag … t+lag+w-1 and is "
+    "paired with the frames of rows t … t+w-1; windows never cross runs. The frames of a row are "
+    "those on screen at the start of the TR and every TR/frames_per_tr seconds after it."
+)
+
+
+@dataclass
+class PrepOptions:
+    """Settings of ``neurocine prep`` (recorded in every store).
+
+    Parameters
+    ----------
+    test_stimuli : str, optional
+        Glob on ``stim_file`` for the test split (default: the dataset's ``NeurocineTestStimuli``).
+    frames_per_tr : int
+        Frames kept per TR, evenly spaced (6 at TR 2 s = 3 fps).
+    frame_size : int
+        Frames are resized to ``frame_size`` × ``frame_size``.
+    train_repeats : {"average", "separate"}
+        Average the training viewings of a movie or keep each. Test viewings are averaged.
+    voxels : {"mmp-visual", "reliability"}
+        Voxel selection.
+    reliability_p : float
+        Bonferroni-corrected p threshold for ``voxels="reliability"``.
+    reliability_top_n : int, optional
+        Keep the N most reliable grayordinates instead of thresholding.
+    detrend_order : int
+        Order of the polynomial trend removed from each run (Wen 2018: 4).
+    max_bad_fraction : float
+        Largest fraction of selected grayordinates of a run that may be NaN or constant.
+    fmri_dtype : {"float32", "float16"}
+    """
+
+    test_stimuli: str | None = None
+    frames_per_tr: int = 6
+    frame_size: int = 256
+    train_repeats: str = "average"
+    voxels: str = "mmp-visual"
+    reliability_p: float = 0.01
+    reliability_top_n: int | None = None
+    detrend_order: int = 4
+    max_bad_fraction: float = 0.1
+    fmri_dtype: str = "float32"
+
+    def validate(self):
+        if self.train_repeats not in ("average", "separate"):
+            raise NeurocineError(f"--train-repeats must be average or separate, not {self.train_repeats!r}")
+        if self.voxels not in ("mmp-visual", "reliability"):
+            raise NeurocineError(f"--voxels must be mmp-visual or reliability, not {self.voxels!r}")
+        if self.frames_per_tr < 1 or self.frame_size < 8:
+            raise NeurocineError("--frames-per-tr must be >= 1 and --frame-size >= 8")
+        if not 0 <= self.max_bad_fraction <= 1:
+            raise NeurocineError("--max-bad-fraction must lie in [0, 1]")
+
+
+def prep(bids_dir, out_dir=None, participant_labels=None, options=None, bids_database_dir=None, progress=True):
+    """Prepare the store of every (or the named) subject(s) of a BIDS movie dataset.
+
+    Parameters
+    ----------
+    bids_dir : str or Path
+        Raw BIDS root with events.tsv, ``stimuli/`` and a CIFTI 91k derivative.
+    out_dir : str or Path, optional
+        Output folder (default ``BIDS_DIR/derivatives/neurocine``).
+    participant_labels : list of str, optional
+        Subjects to prepare (with or without ``sub-``); default all.
+    options : PrepOptions, optional
+    bids_database_dir : str or Path, optional
+        pybids index cache.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    list of Path
+        The store files written.
+    """
+    options = options or PrepOptions()
+    options.validate()
+    bids_dir = Path(bids_dir)
+    out_dir = Path(out_dir) if out_dir is not None else default_output_dir(bids_dir)
+    check_output_dir(bids_dir, out_dir)
+    layout = open_layout(bids_dir, bids_database_dir)
+    test_glob = test_stimuli_glob(layout, options.test_stimuli)
+    subjects = [s.removeprefix("sub-") for s in participant_labels] if participant_labels else sorted(
+        layout.get_subjects(), key=natural_key
+    )
+    plans = [plan_subject(layout, s, test_glob, options.train_repeats) for s in subjects]
+
+    written = []
+    with StagedOutput(out_dir) as staged:
+        for plan in plans:
+            written += _prep_subject(plan, bids_dir, staged, options, test_glob, progress)
+        description = render_json("dataset_description_neurocine.json", source=bids_dir.resolve().as_uri())
+        (staged.path("dataset_description.json")).write_text(json.dumps(description, indent=2) + "\n")
+        staged.commit()
+    return [out_dir / p for p in written]
+
+
+def _select_voxels(plan, options, progress):
+    if options.voxels == "mmp-visual":
+        return MMPVisualSelector().fit()
+    selector = ReliabilitySelector(options.reliability_p, options.reliability_top_n)
+    return selector.fit(_training_viewings(plan, options, progress))
+
+
+def _training_viewings(plan, options, progress):
+    """Yield, movie by movie, the cleaned whole-brain viewings of each training movie."""
+    by_movie = {}
+    for run in plan.runs:
+        for block in run.blocks:
+            by_movie.setdefault(block.stim_file, []).append((run, block))
+    train = set(plan.splits["train"].stimulus_files)
+    cache = {}
+    for stim in progress_bar(sorted(train, key=natural_key), desc=f"sub-{plan.subject} reliability", enabled=progress):
+        views = []
+        for run, block in by_movie[stim]:
+            if run.name not in cache:
+                cache.clear()  # one run in memory at a time
+                data = read_dtseries(run.dtseries).data
+                start, stop = run.span
+                cache[run.name] = (clean_run(data[start:stop], options.detrend_order)[0], start)
+            cleaned, start = cache[run.name]
+            views.append(cleaned[block.first_tr - start: block.first_tr - start + block.n_tr])
+        yield views
+
+
+def _prep_subject(plan, bids_dir, staged, options, test_glob, progress):
+    selector = _select_voxels(plan, options, progress)
+    columns, rois = padded_columns(selector.indices_, selector.labels_)
+    selected = selector.indices_
+    frame_shape = (options.frame_size, options.frame_size)
+    files = {}
+    relpaths = {}
+    for split, split_plan in plan.splits.items():
+        relpaths[split] = store_relpath(plan.subject, split)
+        files[split] = create_store(
+            staged.path(relpaths[split]), n_rows=split_plan.n_rows, n_frame_rows=split_plan.n_frame_rows,
+            n_columns=len(columns), frames_per_tr=options.frames_per_tr, frame_size=frame_shape,
+            fmri_dtype=options.fmri_dtype,
+        )
+    try:
+        inputs = _write_fmri(plan, files, selected, options, progress)
+        inputs.update(_write_frames(plan, files, bids_dir, options, progress))
+        for split, split_plan in plan.splits.items():
+            _write_tables(files[split], plan, split_plan, columns, rois, options, selector, inputs, test_glob, bids_dir)
+    finally:
+        for f in files.values():
+            f.close()
+    for split in plan.splits:
+        sidecar = staged.path(relpaths[split].with_suffix(".json"))
+        sidecar.write_text(json.dumps(_provenance(plan, split, options, selector, test_glob), indent=2) + "\n")
+    return list(relpaths.values())
+
+
+def _write_fmri(plan, files, selected, options, progress):
+    """Stream the runs: clean the selected grayordinates, average or place each viewing."""
+    # Where each (run, block) goes: (split, store run).
+    targets = {}
+    for split, split_plan in plan.splits.items():
+        for store_run in split_plan.runs:
+            for run, block in store_run.sources:
+                targets.setdefault(run.name, []).append((split, store_run, block))
+    sums, counts = {}, {}
+    inputs = {}
+    n_selected = len(selected)
+    ordered = sorted(plan.runs, key=lambda r: min(natural_key(b.stim_file) for b in r.blocks))
+    for run in progress_bar(ordered, desc=f"sub-{plan.subject} fMRI", enabled=progress, unit="run"):
+        loaded = read_dtseries(run.dtseries, with_sha256=True)
+        if loaded.data.shape[0] != run.n_volumes:
+            raise NeurocineError(f"holds {loaded.data.shape[0]} volumes but its header says {run.n_volumes}", run.dtseries)
+        inputs[str(run.dtseries)] = loaded.sha256
+        start, stop = run.span
+        cleaned, bad = clean_run(loaded.data[start:stop, selected], options.detrend_order)
+        del loaded
+        n_bad = int(bad.sum())
+        if n_bad > options.max_bad_fraction * n_selected:
+            raise NeurocineError(
+                f"{n_bad} of {n_selected} selected grayordinates are NaN or constant "
+                f"(limit {options.max_bad_fraction:.0%}, --max-bad-fraction)",
+                run.dtseries,
+            )
+        if n_bad:
+            log.warning("%s: %d of %d selected grayordinates are NaN or constant; set to 0",
+                        run.dtseries.name, n_bad, n_selected)
+        for split, store_run, block in targets.get(run.name, []):
+            rows = cleaned[block.first_tr - start: block.first_tr - start + block.n_tr]
+            key = (split, store_run.first_row)
+            sums[key] = sums.get(key, 0.0) + rows.astype(np.float64)
+            counts[key] = counts.get(key, 0) + 1
+            if counts[key] == len(store_run.sources):
+                mean = sums.pop(key) / counts[key]
+                padded = np.zeros((store_run.n_tr, files[split]["fmri"].shape[1]), np.float32)
+                padded[:, :n_selected] = mean
+                files[split]["fmri"][store_run.first_row: store_run.first_row + store_run.n_tr] = padded
+        inputs[str(run.events)] = sha256_file(run.events)
+    return inputs
+
+
+def _write_frames(plan, files, bids_dir, options, progress):
+    """Decode each movie once and write the frames of every TR it covers."""
+    inputs = {}
+    jobs = {}
+    for split, split_plan in plan.splits.items():
+        for store_run in split_plan.runs:
+            jobs.setdefault(store_run.stim_file, (split, store_run))
+    for stim in progress_bar(sorted(jobs, key=natural_key), desc=f"sub-{plan.subject} movies", enabled=progress, unit="movie"):
+        split, store_run = jobs[stim]
+        times = frame_times(store_run, plan.tr, options.frames_per_tr)
+        path = Path(bids_dir) / "stimuli" / stim
+        frames = sample_frames(path, times.ravel(), options.frame_size)
+        frames = frames.reshape(*times.shape, *frames.shape[1:])
+        first = store_run.first_frame_row
+        files[split]["frames"][first: first + store_run.n_tr] = frames
+        inputs[str(path)] = sha256_file(path)
+    return inputs
+
+
+def _write_tables(f, plan, split_plan, columns, rois, options, selector, inputs, test_glob, bids_dir):
+    n = split_plan.n_rows
+    runs = np.empty(n, np.int32)
+    tr_in_run = np.empty(n, np.int32)
+    stimulus = np.empty(n, np.int32)
+    stimulus_time = np.empty(n, np.float32)
+    frame_rows = np.empty(n, np.int32)
+    for index, store_run in enumerate(split_plan.runs):
+        rows = slice(store_run.first_row, store_run.first_row + store_run.n_tr)
+        runs[rows] = index
+        tr_in_run[rows] = np.arange(store_run.n_tr)
+        stimulus[rows] = split_plan.stimulus_files.index(store_run.stim_file)
+        stimulus_time[rows] = store_run.movie_start + np.arange(store_run.n_tr) * plan.tr
+        frame_rows[rows] = store_run.first_frame_row + np.arange(store_run.n_tr)
+    f["runs"][:] = runs
+    f["tr_in_run"][:] = tr_in_run
+    f["stimulus"][:] = stimulus
+    f["stimulus_time"][:] = stimulus_time
+    f["frame_rows"][:] = frame_rows
+    f.create_dataset("voxel_grayordinates", data=columns)
+    write_strings(f, "voxel_rois", rois)
+    write_strings(f, "stimulus_files", split_plan.stimulus_files)
+    root = Path(bids_dir)
+    write_strings(f, "run_sources", [
+        json.dumps([_relative(r.dtseries, root) for r, _ in store_run.sources]) for store_run in split_plan.runs
+    ])
+    f.attrs["subject"] = plan.subject
+    f.attrs["split"] = split_plan.split
+    f.attrs["tr"] = plan.tr
+    f.attrs["frames_per_tr"] = options.frames_per_tr
+    f.attrs["fps"] = options.frames_per_tr / plan.tr
+    f.attrs["frame_offsets_s"] = np.arange(options.frames_per_tr) * plan.tr / options.frames_per_tr
+    f.attrs["window_convention"] = WINDOW_CONVENTION
+    f.attrs["fmri_units"] = "z-score within each run (after trimming and detrending), then averaged over viewings"
+    f.attrs["neurocine_version"] = __version__
+    write_json_attr(f, "prep_parameters", _provenance(plan, split_plan.split, options, selector, test_glob))
+    write_json_attr(f, "inputs", {_relative(p, root): h for p, h in sorted(inputs.items())})
+
+
+def _relative(path, root):
+    # Not resolved: converted datasets link to the release, and the BIDS name is the useful one.
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+
+
+def _provenance(plan, split, options, selector, test_glob):
+    return {
+        "subject": plan.subject,
+        "split": split,
+        "tr": plan.tr,
+        "options": asdict(options),
+        "test_stimuli": test_glob,
+        "voxel_selection": selector.describe(),
+        "n_voxels": int(len(selector.indices_)),
+        "neurocine_version": __version__,
+        "GeneratedBy": {"Name": "neurocine prep", "Version": __version__},
+    }
