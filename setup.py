@@ -49,6 +49,7 @@ setup(
         "pyyaml>=6",
         "jinja2>=3.1",
     ],
-    extras_require={"test": ["pytest>=7", "build"]},
+    # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
+    extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel"]},
     entry_points={"console_scripts": ["neurocine=neurocine_toolbox.cli.main:main"]},
 )

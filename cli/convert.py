@@ -1,9 +1,70 @@
-"""`neurocine convert` (placeholder until its module lands)."""
+"""`neurocine convert-wen2018`: the Wen et al. 2018 release as a BIDS dataset."""
+
+import re
+from pathlib import Path
 
 import click
 
+_SUBJECT_LIST = re.compile(r"^\d+(,\d+)*$")
 
-@click.command("convert-wen2018", hidden=True)
-def command():
-    """Not yet available."""
-    raise click.ClickException("not yet available")
+
+class _ManySubjectsCommand(click.Command):
+    """Let ``--subjects 1 2 3`` take several values, as BIDS apps' ``--participant-label`` does.
+
+    click options take one value per flag, so the numbers after ``--subjects`` are rewritten as
+    ``--subjects 1 --subjects 2 …`` before parsing; ``--subjects 1,2`` works too.
+    """
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, _expand_subjects(args))
+
+
+def _expand_subjects(args):
+    out, args = [], list(args)
+    while args:
+        token = args.pop(0)
+        if token == "--":
+            return out + [token] + args
+        if token.startswith("--subjects="):
+            args.insert(0, token.split("=", 1)[1])
+            token = "--subjects"
+        if token != "--subjects":
+            out.append(token)
+            continue
+        values = []
+        while args and _SUBJECT_LIST.match(args[0]):
+            values += args.pop(0).split(",")
+        for value in values or [None]:
+            out += ["--subjects"] + ([] if value is None else [value])
+    return out
+
+
+@click.command("convert-wen2018", cls=_ManySubjectsCommand)
+@click.argument("raw_dir", type=click.Path(path_type=Path))
+@click.argument("bids_dir", type=click.Path(path_type=Path))
+@click.option("--copy", is_flag=True, help="Copy the CIFTI and mp4 files instead of linking them.")
+@click.option(
+    "--subjects",
+    multiple=True,
+    type=click.IntRange(min=1),
+    metavar="N [N ...]",
+    help="Release subjects to convert (1, 2, 3; default: all found).",
+)
+@click.pass_context
+def command(ctx, raw_dir, bids_dir, copy, subjects):
+    """Convert the Wen et al. 2018 release (RAW_DIR: video_fmri_dataset/ or its parent) to BIDS.
+
+    \b
+    BIDS_DIR must be new or empty. CIFTI files are linked (absolute symbolic links) or copied
+    into BIDS_DIR/derivatives/wen2018-hcp/; every known defect of the release and every choice
+    made is listed in BIDS_DIR/code/neurocine_conversion.json.
+    """
+    from neurocine_toolbox.bids.wen2018 import convert_wen2018
+
+    quiet = bool(ctx.obj and ctx.obj.quiet)
+    result = convert_wen2018(raw_dir, bids_dir, copy=copy, subjects=subjects or None, progress=not quiet)
+    subjects_text = ", ".join(f"sub-{s:02d}" for s in result.subjects)
+    click.echo(
+        f"converted {len(result.runs)} runs ({subjects_text}) into {result.bids_dir}; "
+        f"{len(result.defects)} release defects recorded in {result.record}"
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from neurocine_toolbox.data.cifti import write_dtseries
+from neurocine_toolbox.data.cifti import DtseriesWriter
 from neurocine_toolbox.data.grayordinates import N_GRAYORDINATES
 
 
@@ -85,6 +85,7 @@ def make_dataset(root, runs, data_fn, *, tr=2.0, fps=12, pipeline="fmriprep", de
         description["NeurocineTestStimuli"] = test_glob
     (deriv / "dataset_description.json").write_text(json.dumps(description))
     lengths = {}
+    writer = DtseriesWriter(tr)
     for index, spec in enumerate(runs):
         lengths[spec.stim_file] = max(lengths.get(spec.stim_file, 0), spec.n_tr * tr)
         func = root / f"sub-{spec.subject}" / "func"
@@ -96,7 +97,7 @@ def make_dataset(root, runs, data_fn, *, tr=2.0, fps=12, pipeline="fmriprep", de
         name = f"{spec.stem}_space-fsLR_den-91k" + (f"_desc-{desc}" if desc else "") + "_bold"
         data = np.asarray(data_fn(index, spec), np.float32)
         assert data.shape == (spec.n_volumes, N_GRAYORDINATES)
-        write_dtseries(out / f"{name}.dtseries.nii", data, tr)
+        writer.write(out / f"{name}.dtseries.nii", data)
         (out / f"{name}.json").write_text(json.dumps({"RepetitionTime": tr, "TaskName": spec.task}))
     for stim, seconds in lengths.items():
         seconds = (movie_seconds or {}).get(stim, seconds)

@@ -21,7 +21,7 @@ def _fill(value, fields):
     return value
 
 
-def render_json(name, extra=None, **fields):
+def render_json(name, /, extra=None, **fields):
     """Load a JSON template, fill its ``{placeholders}`` and merge ``extra`` keys.
 
     Parameters
@@ -43,7 +43,7 @@ def render_json(name, extra=None, **fields):
     return data
 
 
-def render_text(name, **fields):
+def render_text(name, /, **fields):
     """Fill the ``{placeholders}`` of a text template (e.g. a README)."""
     return read_template(name).format_map({"version": __version__, **fields})
 

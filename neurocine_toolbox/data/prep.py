@@ -118,7 +118,7 @@ def prep(bids_dir, out_dir=None, participant_labels=None, options=None, bids_dat
     subjects = [s.removeprefix("sub-") for s in participant_labels] if participant_labels else sorted(
         layout.get_subjects(), key=natural_key
     )
-    plans = [plan_subject(layout, s, test_glob, options.train_repeats) for s in subjects]
+    plans = [plan_subject(layout, s, test_glob, options.train_repeats, options.detrend_order) for s in subjects]
 
     written = []
     with StagedOutput(out_dir) as staged:

@@ -91,7 +91,7 @@ def _check_tr(run, header):
     return run.tr
 
 
-def plan_subject(layout, subject, test_glob, train_repeats="average"):
+def plan_subject(layout, subject, test_glob, train_repeats="average", detrend_order=4):
     """Check a subject's inputs and lay out its train and test stores.
 
     Parameters
@@ -115,6 +115,11 @@ def plan_subject(layout, subject, test_glob, train_repeats="average"):
         tr = _check_tr(run, header)
         blocks = movie_blocks(read_movie_events(run.events), tr, header.n_volumes, run.events)
         planned.append(PlannedRun(run.name, run.dtseries, run.events, tr, header.n_volumes, blocks))
+        start, stop = planned[-1].span
+        if stop - start <= detrend_order + 1:
+            raise NeurocineError(
+                f"only {stop - start} TRs show a movie: too few to remove an order-{detrend_order} "
+                "trend (see --detrend-order)", run.events)
     trs = sorted({round(r.tr, 6) for r in planned})
     if len(trs) > 1:
         raise NeurocineError(f"sub-{subject}'s runs have different TRs ({trs}); prep them separately", layout.root)

@@ -86,6 +86,7 @@ class ReliabilitySelector:
                 "try --reliability-top-n"
             )
         self.t_ = t
+        self.p_ = p
         self.p_corrected_ = corrected
         self.indices_ = chosen
         self.labels_ = mmp_labels()[chosen]

@@ -80,8 +80,12 @@ class StagedOutput:
         return p
 
     def commit(self):
-        """Move every staged file into the output folder, replacing older versions."""
-        for src in sorted(p for p in self.root.rglob("*") if p.is_file()):
+        """Move every staged file into the output folder, replacing older versions.
+
+        Symbolic links are moved as links (``os.replace`` never follows them), dangling or not.
+        """
+        # is_file() follows links, so a dangling link would otherwise be dropped silently.
+        for src in sorted(p for p in self.root.rglob("*") if p.is_file() or p.is_symlink()):
             dst = self.out_dir / src.relative_to(self.root)
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)

@@ -1,0 +1,184 @@
+"""The encoding model: subject-specific weights, and the fMRI of one run.
+
+A responsive grayordinate's BOLD is ``X(t) @ w`` where ``X`` holds the HRF-convolved stimulus
+features (:mod:`.features`); every grayordinate also carries AR(1) noise of unit variance,
+a baseline (subject level + per-run offset) and a slow Legendre-polynomial drift.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.grayordinates import N_GRAYORDINATES, mmp_labels
+from .features import BLOCKS
+
+#: HCP-MMP1.0 areas (both hemispheres) and the feature blocks that drive them, with the share
+#: of each block in the grayordinate's signal variance before scaling to the SNR.
+GROUPS = {
+    "early": (("V1", "V2", "V3", "V4"), {"colour": 0.4, "retinotopy": 0.6}),
+    "dorsal": (("MT", "MST", "FST", "V4t", "V3A", "V3B", "V6", "V7"), {"motion": 0.8, "class": 0.2}),
+    "ventral": (("LO1", "LO2", "LO3", "PIT", "FFC", "VVC", "V8"), {"class": 0.8, "motion": 0.2}),
+}
+GROUP_NAMES = ("none",) + tuple(GROUPS)
+
+#: Width (grid cells) of the Gaussian receptive fields of early-visual grayordinates.
+RF_SIGMA = 0.6
+
+
+@dataclass
+class SubjectModel:
+    """True encoding model of one subject.
+
+    Attributes
+    ----------
+    weights : ndarray, float32 ``[n_features, 91282]``
+        Effective weights: signal = HRF-convolved features @ weights.
+    gains : ndarray, float32 ``[n_blocks, 91282]``
+        Scale applied to each block's raw random weights (block shares, then SNR).
+    group : ndarray, int8 ``[91282]``
+        Index into :data:`GROUP_NAMES` (0: noise only).
+    rf_centre : ndarray, float32 ``[91282, 2]``
+        Receptive-field centre (row, column, in grid cells) of early grayordinates, else NaN.
+    baseline : ndarray, float32 ``[91282]``
+        Subject's mean signal level per grayordinate.
+    """
+
+    weights: np.ndarray
+    gains: np.ndarray
+    group: np.ndarray
+    rf_centre: np.ndarray
+    baseline: np.ndarray
+
+    @property
+    def responsive(self):
+        return self.group > 0
+
+
+def grayordinate_groups():
+    """``int8 [91282]``: which group of :data:`GROUPS` each grayordinate belongs to (0: none)."""
+    labels = mmp_labels()
+    group = np.zeros(N_GRAYORDINATES, np.int8)
+    for g, (areas, _) in enumerate(GROUPS.values(), start=1):
+        names = [f"{hemi}_{a}" for a in areas for hemi in ("L", "R")]
+        group[np.isin(labels, names)] = g
+    return group
+
+
+def _receptive_fields(rng, left_hemisphere, grid):
+    """Gaussian RFs on the grid, centred in the contralateral half of the screen, zero-sum.
+
+    Zero-sum because the contrast features sum to zero over the grid: only differences
+    between cells are identifiable.
+    """
+    n = len(left_hemisphere)
+    row = rng.uniform(0, grid, n)
+    col = rng.uniform(0, grid / 2, n) + np.where(left_hemisphere, grid / 2, 0.0)
+    sigma = RF_SIGMA * rng.uniform(0.7, 1.5, n)
+    rr, cc = np.meshgrid(np.arange(grid) + 0.5, np.arange(grid) + 0.5, indexing="ij")
+    d2 = (rr.ravel()[:, None] - row) ** 2 + (cc.ravel()[:, None] - col) ** 2
+    rf = np.exp(-d2 / (2 * sigma**2))
+    return rf - rf.mean(axis=0), np.stack([row, col], axis=1)
+
+
+def build_subject_model(rng, config, feature_blocks, movie_regressors):
+    """Draw a subject's weights and scale them to the requested SNR.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The subject's generator.
+    config : SimulationConfig
+    feature_blocks : ndarray of int
+        Block index (into :data:`~.features.BLOCKS`) of each feature.
+    movie_regressors : ndarray ``[n, n_features]``
+        HRF-convolved features of the volumes acquired during every movie (each movie once).
+        Signal variances are measured over these rows.
+
+    Returns
+    -------
+    SubjectModel
+    """
+    group = grayordinate_groups()
+    labels = mmp_labels()
+    n_feat = len(feature_blocks)
+    cov = np.cov(np.asarray(movie_regressors, np.float64), rowvar=False)
+    weights = np.zeros((n_feat, N_GRAYORDINATES), np.float64)
+    gains = np.zeros((len(BLOCKS), N_GRAYORDINATES), np.float64)
+    rf_centre = np.full((N_GRAYORDINATES, 2), np.nan)
+    in_block = {b: np.flatnonzero(feature_blocks == BLOCKS.index(b)) for b in BLOCKS}
+
+    for g, (_, shares) in enumerate(GROUPS.values(), start=1):
+        idx = np.flatnonzero(group == g)
+        raw = np.zeros((n_feat, len(idx)))
+        raw[in_block["colour"]] = rng.standard_normal((len(in_block["colour"]), len(idx)))
+        rf, centre = _receptive_fields(rng, np.char.startswith(labels[idx], "L_"), config.grid)
+        raw[in_block["retinotopy"]] = rf
+        cls = rng.standard_normal((len(in_block["class"]), len(idx)))
+        raw[in_block["class"]] = cls - cls.mean(axis=0)  # only class contrasts are identifiable
+        raw[in_block["motion"]] = rng.standard_normal((len(in_block["motion"]), len(idx)))
+        block_gain = np.zeros((len(BLOCKS), len(idx)))
+        for b, share in shares.items():
+            f = in_block[b]
+            var = np.einsum("fg,fh,hg->g", raw[f], cov[np.ix_(f, f)], raw[f])
+            block_gain[BLOCKS.index(b)] = np.sqrt(share / np.maximum(var, 1e-300)) * (var > 1e-12)
+        w = raw * block_gain[feature_blocks]
+        total = np.einsum("fg,fh,hg->g", w, cov, w)
+        if np.any(total <= 1e-12):
+            from ..errors import NeurocineError
+
+            raise NeurocineError("the movies are too short or too uniform to drive the simulated "
+                                 "brain (no variance in their features); use longer segments")
+        scale = np.sqrt(config.snr / total)
+        weights[:, idx] = w * scale
+        gains[:, idx] = block_gain * scale
+        if g == 1:
+            rf_centre[idx] = centre
+
+    baseline = config.baseline * rng.uniform(0.8, 1.2, N_GRAYORDINATES)
+    return SubjectModel(weights.astype(np.float32), gains.astype(np.float32), group,
+                        rf_centre.astype(np.float32), baseline.astype(np.float32))
+
+
+def drift_basis(n_volumes, order):
+    """Legendre polynomials of degree 1..``order`` over the run, ``[n_volumes, order]``."""
+    x = np.linspace(-1.0, 1.0, n_volumes)
+    return np.polynomial.legendre.legvander(x, order)[:, 1:].astype(np.float32)
+
+
+def ar1_noise(rng, n_volumes, n_columns, rho):
+    """Stationary AR(1) noise of unit variance, float32 ``[n_volumes, n_columns]``."""
+    e = rng.standard_normal((n_volumes, n_columns), dtype=np.float32)
+    innovation = np.float32(np.sqrt(1.0 - rho**2))
+    rho = np.float32(rho)
+    for t in range(1, n_volumes):
+        e[t] *= innovation
+        e[t] += rho * e[t - 1]
+    return e
+
+
+def simulate_run(rng, model, run_regressors, config):
+    """The BOLD time series of one run.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The run's generator (noise, offset and drift are new draws for every run).
+    model : SubjectModel
+    run_regressors : ndarray ``[n_volumes, n_features]``
+        HRF-convolved features at each volume's acquisition time (zeros before the movie).
+    config : SimulationConfig
+
+    Returns
+    -------
+    ndarray, float32 ``[n_volumes, 91282]``
+    """
+    n_vol = run_regressors.shape[0]
+    data = ar1_noise(rng, n_vol, N_GRAYORDINATES, config.noise_rho)
+    drift = rng.standard_normal((config.drift_order, N_GRAYORDINATES), dtype=np.float32)
+    offset = rng.standard_normal(N_GRAYORDINATES, dtype=np.float32)
+    resp = np.flatnonzero(model.responsive)
+    data[:, resp] += np.asarray(run_regressors, np.float32) @ model.weights[:, resp]
+    if config.drift_order:
+        data += drift_basis(n_vol, config.drift_order) @ (np.float32(config.drift_scale) * drift)
+    data += model.baseline + np.float32(config.offset_scale) * offset
+    return data

@@ -1,0 +1,54 @@
+"""Settings and fixtures shared by the whole test suite.
+
+Kept small on purpose: fixtures that only one module needs belong in that module.
+"""
+
+import logging
+import os
+
+import pytest
+
+# Tests never download models or data: set before any test module imports huggingface_hub or
+# transformers, which read these once at import time.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+@pytest.fixture(autouse=True)
+def _restore_neurocine_logger():
+    """Undo the logging set-up each CLI invocation performs.
+
+    The CLI gives the ``neurocine`` logger its own handler and turns propagation off; without
+    this, a test using ``caplog`` after any CLI test would see no ``neurocine`` records.
+    """
+    logger = logging.getLogger("neurocine")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)  # setLevel, not assignment: it also clears logging's level cache
+    logger.propagate = propagate
+
+
+@pytest.fixture
+def cli_runner():
+    """A click ``CliRunner`` with stdout and stderr kept apart (``result.stderr``)."""
+    from click.testing import CliRunner
+
+    try:
+        return CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        return CliRunner()  # click >= 8.2 always keeps them apart
+
+
+@pytest.fixture
+def invoke(cli_runner):
+    """Run the real ``neurocine`` group: ``invoke(["prep", "--help"])`` returns click's Result.
+
+    Extra keyword arguments go to ``CliRunner.invoke`` (``input=``, ``catch_exceptions=``, ...).
+    """
+    from neurocine_toolbox.cli.main import cli
+
+    def run(args, **kwargs):
+        return cli_runner.invoke(cli, [str(a) for a in args], prog_name="neurocine", **kwargs)
+
+    return run

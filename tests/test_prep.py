@@ -1,0 +1,265 @@
+"""neurocine prep: alignment, cleaning, averaging, voxel order, store and dataset."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from numpy.polynomial import polynomial
+from scipy import stats
+
+from bids_factory import RunSpec, frame_index, make_dataset, random_data
+from neurocine_toolbox.data import open_store
+from neurocine_toolbox.data.dataset import FMRIWindowDataset, window_starts
+from neurocine_toolbox.data.grayordinates import N_GRAYORDINATES, mmp_visual_grayordinates
+from neurocine_toolbox.data.prep import PrepOptions, prep
+from neurocine_toolbox.data.voxels import ReliabilitySelector
+from neurocine_toolbox.errors import NeurocineError
+
+TR, FPS, FRAMES_PER_TR = 2.0, 12, 6
+
+RUNS = [
+    RunSpec("01", "segA", 1, "segA.mp4", 8, start_extra=1),
+    RunSpec("01", "segA", 2, "segA.mp4", 8, start_extra=2),
+    RunSpec("01", "segB", 1, "segB.mp4", 7, start_extra=2),
+    RunSpec("01", "segB", 2, "segB.mp4", 7, start_extra=1),
+    RunSpec("01", "test1", 1, "test1.mp4", 6, start_extra=1),
+    RunSpec("01", "test1", 2, "test1.mp4", 6, start_extra=2),
+    RunSpec("01", "test1", 3, "test1.mp4", 6, start_extra=1),
+]
+VISUAL, _ = mmp_visual_grayordinates()
+
+
+def spike_data(index, spec):
+    """Visual column j spikes at the volume of TR (j + index) % n_tr of the movie."""
+    rng = np.random.default_rng(index)
+    data = 50 + 0.01 * rng.standard_normal((spec.n_volumes, N_GRAYORDINATES))
+    for j in range(spec.n_tr):
+        data[spec.start_extra + (j + index) % spec.n_tr, VISUAL[j]] += 10
+    return data
+
+
+def oracle_clean(series):
+    """Independent cleaning: numpy polyfit order-4 detrend, then scipy z-score."""
+    t = np.arange(len(series))
+    coef = polynomial.polyfit(t, series, 4)
+    return stats.zscore(series - polynomial.polyval(t, coef).T, axis=0)
+
+
+@pytest.fixture(scope="module")
+def random_bids(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("random") / "bids", RUNS, random_data(seed=3), fps=FPS)
+
+
+@pytest.fixture(scope="module")
+def prepped(random_bids, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    average = prep(random_bids, out / "average", options=PrepOptions(frame_size=16), progress=False)
+    separate = prep(random_bids, out / "separate", progress=False,
+                    options=PrepOptions(frame_size=16, train_repeats="separate"))
+    return {"average": average, "separate": separate, "bids": random_bids}
+
+
+def raw_block(bids, spec):
+    import nibabel as nib
+
+    path = (bids / "derivatives/fmriprep" / f"sub-{spec.subject}/func"
+            / f"{spec.stem}_space-fsLR_den-91k_bold.dtseries.nii")
+    data = np.asarray(nib.load(path).get_fdata(), np.float64)
+    return data[spec.start_extra: spec.start_extra + spec.n_tr]
+
+
+def test_alignment_of_fmri_and_frames(tmp_path):
+    bids = make_dataset(tmp_path / "bids", RUNS, spike_data, fps=FPS)
+    (train, test) = prep(bids, tmp_path / "out", progress=False,
+                         options=PrepOptions(frame_size=16, train_repeats="separate"))
+    with open_store(train) as store:
+        for row in range(len(store)):
+            source = store.run_sources[store.runs[row]][0]
+            index = next(i for i, r in enumerate(RUNS) if r.stem in source)
+            spec, k = RUNS[index], store.tr_in_run[row]
+            # The fMRI of row (movie TR k) is the volume start_extra + k of that very run.
+            assert np.argmax(store.fmri[row, :spec.n_tr]) == (k - index) % spec.n_tr
+            assert store.stimulus_files[store.stimulus[row]] == spec.stim_file
+            assert store.stimulus_time[row] == pytest.approx(k * TR)
+            # Its frames are those on screen at k*TR + m*TR/6, i.e. movie frames 24k + 4m.
+            shown = [frame_index(f) for f in store.frames[row]]
+            assert shown == [int(k * TR * FPS + m * TR * FPS / FRAMES_PER_TR) for m in range(FRAMES_PER_TR)]
+        assert store.fps == pytest.approx(FRAMES_PER_TR / TR)
+        assert store.frames.shape[1:] == (FRAMES_PER_TR, 16, 16, 3)
+        # Separate viewings share one copy of each movie's frames.
+        assert store._file["frames"].shape[0] == 8 + 7
+
+
+def test_frames_sampled_at_any_frame_rate(tmp_path):
+    runs = [RunSpec("01", "segA", 1, "segA.mp4", 8), RunSpec("01", "test1", 1, "test1.mp4", 8)]
+    bids = make_dataset(tmp_path / "bids", runs, random_data(), fps=25)
+    train, _ = prep(bids, tmp_path / "out", progress=False, options=PrepOptions(frame_size=8, frames_per_tr=4))
+    with open_store(train) as store:
+        # Row 2 starts at 4 s; at 25 fps, time 4 + m * 0.5 shows frame floor(25 * t).
+        assert [frame_index(f) for f in store.frames[2]] == [100, 112, 125, 137]
+
+
+def test_per_run_zscore_and_repeat_averaging(prepped):
+    bids = prepped["bids"]
+    with open_store(prepped["separate"][0]) as separate, open_store(prepped["average"][0]) as average:
+        assert len(separate) == 2 * (8 + 7) and len(average) == 8 + 7
+        for run in range(separate.runs.max() + 1):
+            rows = separate.runs == run
+            source = separate.run_sources[run][0]
+            spec = next(r for r in RUNS if r.stem in source)
+            expected = oracle_clean(raw_block(bids, spec)[:, VISUAL])
+            np.testing.assert_allclose(separate.fmri[rows, : len(VISUAL)], expected, atol=2e-4)
+            np.testing.assert_allclose(separate.fmri[rows, : len(VISUAL)].std(0), 1, atol=1e-3)
+        for run in range(average.runs.max() + 1):
+            rows = average.runs == run
+            specs = [r for r in RUNS if any(r.stem in s for s in average.run_sources[run])]
+            assert len(specs) == 2
+            expected = np.mean([oracle_clean(raw_block(bids, s)[:, VISUAL]) for s in specs], axis=0)
+            np.testing.assert_allclose(average.fmri[rows, : len(VISUAL)], expected, atol=2e-4)
+
+
+def test_test_split_averages_all_viewings(prepped):
+    bids = prepped["bids"]
+    with open_store(prepped["average"][1]) as test:
+        assert test.split == "test" and test.stimulus_files == ["test1.mp4"]
+        assert len(test) == 6 and len(test.run_sources[0]) == 3
+        specs = [r for r in RUNS if r.task == "test1"]
+        expected = np.mean([oracle_clean(raw_block(bids, s)[:, VISUAL]) for s in specs], axis=0)
+        np.testing.assert_allclose(test.fmri[:, : len(VISUAL)], expected, atol=2e-4)
+
+
+def test_voxels_in_v1_to_v4_order_and_padded(prepped):
+    with open_store(prepped["average"][0]) as store:
+        assert store.n_voxels == 4183
+        assert store.fmri.shape[1] == 4192 and store.fmri.shape[1] % 16 == 0
+        np.testing.assert_array_equal(store.voxel_grayordinates[:4183], VISUAL)
+        assert (store.voxel_grayordinates[4183:] == -1).all() and (store.voxel_rois[4183:] == "").all()
+        assert (store.fmri[:, 4183:] == 0).all()
+        blocks = [store.voxel_rois[0]]
+        for label in store.voxel_rois[:4183]:
+            if label != blocks[-1]:
+                blocks.append(label)
+        assert blocks == ["L_V1", "R_V1", "L_V2", "R_V2", "L_V3", "R_V3", "L_V4", "R_V4"]
+
+
+def test_store_metadata_and_provenance(prepped):
+    out = prepped["average"][0].parents[2]
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["GeneratedBy"][0]["Name"] == "neurocine"
+    assert description["SourceDatasets"]
+    with open_store(prepped["average"][0]) as store:
+        attrs = store.attrs
+        assert attrs["tr"] == TR and attrs["frames_per_tr"] == FRAMES_PER_TR
+        assert attrs["prep_parameters"]["options"]["train_repeats"] == "average"
+        inputs = attrs["inputs"]
+        dtseries = [k for k in inputs if k.endswith(".dtseries.nii")]
+        assert len(dtseries) == len(RUNS)  # every run read is recorded, with its sha256
+        assert all(len(v) == 64 for v in inputs.values())
+        assert "stimuli/segA.mp4" in inputs
+    sidecar = json.loads(prepped["average"][0].with_suffix(".json").read_text())
+    assert sidecar["voxel_selection"]["method"] == "mmp-visual"
+
+
+def test_window_dataset_never_crosses_runs(prepped):
+    runs = np.array([0, 0, 0, 1, 1, 2])
+    tr_in_run = np.array([0, 1, 2, 0, 1, 0])
+    np.testing.assert_array_equal(window_starts(runs, tr_in_run, 2), [0, 1, 3])
+    np.testing.assert_array_equal(window_starts(runs, tr_in_run, 2, lag=1), [0])
+    dataset = FMRIWindowDataset(prepped["average"][0], window=2)
+    assert len(dataset) == (8 - 1) + (7 - 1)
+    item = dataset[7]  # first window of the second movie
+    assert item["fmri"].shape == (2, 4192) and item["frames"].shape == (2, 6, 16, 16, 3)
+    with open_store(prepped["average"][0]) as store:
+        np.testing.assert_array_equal(item["fmri"].numpy(), store.fmri[8:10])
+        assert item["stimulus"] == 1
+
+
+def test_reliability_selection_uses_training_runs_only(tmp_path):
+    rng = np.random.default_rng(0)
+    reliable_train = rng.choice(N_GRAYORDINATES, 40, replace=False)
+    reliable_test = rng.choice(np.setdiff1d(np.arange(N_GRAYORDINATES), reliable_train), 40, replace=False)
+    movies = ("a", "b", "c", "d", "e", "f", "g", "h", "test")
+    signals = {s: np.random.default_rng(i).standard_normal(20) for i, s in enumerate(movies)}
+
+    def data_fn(index, spec):
+        noise = np.random.default_rng(100 + index).standard_normal((spec.n_volumes, N_GRAYORDINATES))
+        stim = spec.stim_file[:-4]
+        voxels = reliable_test if stim == "test" else reliable_train
+        noise[spec.start_extra: spec.start_extra + spec.n_tr, voxels] += 6 * signals[stim][:, None]
+        return noise
+
+    # With 8 training movies the t-test (7 df) separates reliable voxels from 91k noisy ones.
+    runs = [RunSpec("01", s, r, f"{s}.mp4", 20) for s in movies for r in (1, 2)]
+    bids = make_dataset(tmp_path / "bids", runs, data_fn, fps=2, test_glob="test.mp4")
+    train, _ = prep(bids, tmp_path / "out", progress=False,
+                    options=PrepOptions(frame_size=8, voxels="reliability", reliability_top_n=40))
+    with open_store(train) as store:
+        # The 40 voxels reliable across training viewings, none of those reliable only in test.
+        assert set(store.voxel_grayordinates[:40].tolist()) == set(reliable_train.tolist())
+        assert store.fmri.shape[1] == 48 and (store.voxel_grayordinates[40:] == -1).all()
+        assert store.attrs["prep_parameters"]["voxel_selection"]["method"] == "reliability"
+
+
+def test_reliability_threshold_is_bonferroni_corrected():
+    rng = np.random.default_rng(1)
+    n_movies, n_tr = 8, 40
+    reliable = rng.choice(N_GRAYORDINATES, 25, replace=False)
+    movies = []
+    for _ in range(n_movies):
+        signal = rng.standard_normal((n_tr, 1)).astype(np.float32)
+        views = []
+        for _ in range(2):
+            view = rng.standard_normal((n_tr, N_GRAYORDINATES), dtype=np.float32)
+            view[:, reliable] += 4 * signal
+            views.append(view)
+        movies.append(views)
+    selector = ReliabilitySelector(p_threshold=0.05).fit(movies)
+    np.testing.assert_array_equal(selector.indices_, np.sort(reliable))
+    assert (selector.p_corrected_[reliable] < 0.05).all()
+    # Uncorrected, noise alone would pass at p < 0.05 in about 5% of 91k grayordinates.
+    noise = np.setdiff1d(np.arange(N_GRAYORDINATES), reliable)
+    assert 0.03 < (selector.p_[noise] < 0.05).mean() < 0.07
+    assert (selector.p_corrected_[noise] >= 0.05).all()
+    with pytest.raises(NeurocineError, match="at least 2 training movies"):
+        ReliabilitySelector().fit(movies[:1])
+
+
+def test_hcp_style_derivative_and_database_cache(tmp_path):
+    runs = [RunSpec("01", "segA", 1, "segA.mp4", 8), RunSpec("01", "test1", 1, "test1.mp4", 8)]
+    bids = make_dataset(tmp_path / "bids", runs, random_data(), fps=4, pipeline="hcp", desc="preproc")
+    db = tmp_path / "db"
+    first = prep(bids, participant_labels=["sub-01"], bids_database_dir=db, progress=False,
+                 options=PrepOptions(frame_size=8))
+    assert first[0] == bids / "derivatives/neurocine/sub-01/func/sub-01_split-train_desc-neurocine_bold.h5"
+    assert any(db.iterdir())
+    second = prep(bids, tmp_path / "again", bids_database_dir=db, progress=False, options=PrepOptions(frame_size=8))
+    with open_store(first[0]) as a, open_store(second[0]) as b:
+        np.testing.assert_array_equal(a.fmri, b.fmri)
+
+
+def test_nan_and_constant_voxels_are_zeroed_with_a_count(tmp_path, caplog):
+    def data_fn(index, spec):
+        data = random_data()(index, spec)
+        data[:, VISUAL[:5]] = np.nan
+        data[:, VISUAL[5:8]] = 3.0
+        return data
+
+    runs = [RunSpec("01", "segA", 1, "segA.mp4", 8), RunSpec("01", "test1", 1, "test1.mp4", 8)]
+    bids = make_dataset(tmp_path / "bids", runs, data_fn, fps=2)
+    with caplog.at_level("WARNING", logger="neurocine"):
+        train, _ = prep(bids, tmp_path / "out", progress=False, options=PrepOptions(frame_size=8))
+    assert any("8 of 4183 selected grayordinates are NaN or constant" in m for m in caplog.messages)
+    with open_store(train) as store:
+        assert np.isfinite(store.fmri).all()
+        assert (store.fmri[:, :8] == 0).all() and (store.fmri[:, 8:4183] != 0).any(axis=0).all()
+
+
+def test_copying_a_dataset_keeps_prep_reproducible(prepped, tmp_path):
+    bids = shutil.copytree(prepped["bids"], tmp_path / "copy", symlinks=True,
+                           ignore=shutil.ignore_patterns("neurocine"))
+    again = prep(bids, tmp_path / "out", progress=False, options=PrepOptions(frame_size=16))
+    with open_store(again[0]) as a, open_store(prepped["average"][0]) as b:
+        np.testing.assert_array_equal(a.fmri, b.fmri)
+        np.testing.assert_array_equal(a.frames[:], b.frames[:])
