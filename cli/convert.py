@@ -1,45 +1,13 @@
 """`neurocine convert-wen2018`: the Wen et al. 2018 release as a BIDS dataset."""
 
-import re
 from pathlib import Path
 
 import click
 
-_SUBJECT_LIST = re.compile(r"^\d+(,\d+)*$")
+from .multi_value import MultiValueCommand
 
 
-class _ManySubjectsCommand(click.Command):
-    """Let ``--subjects 1 2 3`` take several values, as BIDS apps' ``--participant-label`` does.
-
-    click options take one value per flag, so the numbers after ``--subjects`` are rewritten as
-    ``--subjects 1 --subjects 2 …`` before parsing; ``--subjects 1,2`` works too.
-    """
-
-    def parse_args(self, ctx, args):
-        return super().parse_args(ctx, _expand_subjects(args))
-
-
-def _expand_subjects(args):
-    out, args = [], list(args)
-    while args:
-        token = args.pop(0)
-        if token == "--":
-            return out + [token] + args
-        if token.startswith("--subjects="):
-            args.insert(0, token.split("=", 1)[1])
-            token = "--subjects"
-        if token != "--subjects":
-            out.append(token)
-            continue
-        values = []
-        while args and _SUBJECT_LIST.match(args[0]):
-            values += args.pop(0).split(",")
-        for value in values or [None]:
-            out += ["--subjects"] + ([] if value is None else [value])
-    return out
-
-
-@click.command("convert-wen2018", cls=_ManySubjectsCommand)
+@click.command("convert-wen2018", cls=MultiValueCommand, multi_value={"--subjects": r"\d+"})
 @click.argument("raw_dir", type=click.Path(path_type=Path))
 @click.argument("bids_dir", type=click.Path(path_type=Path))
 @click.option("--copy", is_flag=True, help="Copy the CIFTI and mp4 files instead of linking them.")

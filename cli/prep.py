@@ -2,15 +2,14 @@
 
 import click
 
-from neurocine_toolbox.data.prep import PrepOptions, prep
+from .multi_value import MultiValueCommand
 
 
-@click.command("prep")
+@click.command("prep", cls=MultiValueCommand, multi_value={"--participant-label": r"(sub-)?[A-Za-z0-9]+"})
 @click.argument("bids_dir", type=click.Path(file_okay=False, path_type=str))
 @click.argument("out_dir", required=False, type=click.Path(file_okay=False, path_type=str))
 @click.option("--participant-label", "participant_labels", multiple=True,
-              help="Subject(s) to prepare, without 'sub-' (repeat the option, or give several "
-                   "separated by spaces); default all.")
+              metavar="LABEL [LABEL ...]", help="Subject(s) to prepare, without 'sub-'; default all.")
 @click.option("--test-stimuli", help="Glob on stim_file naming the test split (default: the dataset's own).")
 @click.option("--frames-per-tr", default=6, show_default=True, help="Frames kept per TR, evenly spaced.")
 @click.option("--frame-size", default=256, show_default=True, help="Frames are resized to N×N pixels.")
@@ -34,9 +33,10 @@ def command(ctx, bids_dir, out_dir, participant_labels, bids_database_dir, **opt
 
     Writes one store per subject and split to OUT_DIR (default BIDS_DIR/derivatives/neurocine).
     """
-    labels = [label for group in participant_labels for label in group.split()]
+    from neurocine_toolbox.data.prep import PrepOptions, prep
+
     written = prep(
-        bids_dir, out_dir, participant_labels=labels or None, options=PrepOptions(**options),
+        bids_dir, out_dir, participant_labels=list(participant_labels) or None, options=PrepOptions(**options),
         bids_database_dir=bids_database_dir, progress=not ctx.obj.quiet,
     )
     for path in written:

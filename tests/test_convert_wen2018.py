@@ -10,7 +10,9 @@ from click.testing import CliRunner
 
 from neurocine_toolbox.bids.wen2018 import DERIVATIVE_NAME, RECORD_PATH
 from neurocine_toolbox.bids.wen2018_layout import scan_release
-from neurocine_toolbox.cli.convert import _expand_subjects
+import re
+
+from neurocine_toolbox.cli.multi_value import expand_multi_value
 from neurocine_toolbox.cli.main import cli
 from neurocine_toolbox.utils.atomic import StagedOutput
 
@@ -272,3 +274,7 @@ def test_staged_output_moves_symbolic_links_as_links(tmp_path):
         stage.commit()
     assert os.readlink(tmp_path / "out/a/link.bin") == str(target)
     assert os.readlink(tmp_path / "out/a/dangling.bin") == str(tmp_path / "gone.bin")
+
+
+def _expand_subjects(args):
+    return expand_multi_value(args, {"--subjects": re.compile(r"\d+")})

@@ -19,7 +19,7 @@ from neurocine_toolbox.simulate.classes import CLASSES
 TINY = dict(n_train_segments=2, train_segment_seconds=12, n_test_segments=1,
             test_segment_seconds=8, test_repeats=2, movie_size=32)
 TINY_CLI = ["--train-segments", "2", "--train-seconds", "12", "--test-segments", "1",
-            "--test-seconds", "8", "--test-repeats", "2", "--movie-size", "32", "--quiet"]
+            "--test-seconds", "8", "--test-repeats", "2", "--movie-size", "32"]
 # Acquisition order of the tiny dataset's runs: (task, run, seconds).
 RUNS = [("seg1", 1, 12), ("seg1", 2, 12), ("seg2", 1, 12), ("seg2", 2, 12),
         ("test1", 1, 8), ("test1", 2, 8)]
@@ -155,12 +155,12 @@ def test_same_seed_same_data_other_seed_other_data(tiny, tmp_path):
 def test_cli_writes_then_refuses_non_empty_folder(tmp_path):
     out = tmp_path / "cli"
     runner = CliRunner()
-    result = runner.invoke(cli, ["simulate", str(out), *TINY_CLI, "--subjects", "2", "--seed", "4"])
+    result = runner.invoke(cli, ["--quiet", "simulate", str(out), *TINY_CLI, "--subjects", "2", "--seed", "4"])
     assert result.exit_code == 0, result.output
     assert (out / "derivatives/simulation/sub-02/sub-02_desc-truth_encoding.npz").is_file()
     assert len(list(out.glob("sub-*/func/*_events.tsv"))) == 2 * len(RUNS)
     before = sorted(p.name for p in out.rglob("*"))
-    again = runner.invoke(cli, ["simulate", str(out), *TINY_CLI])
+    again = runner.invoke(cli, ["--quiet", "simulate", str(out), *TINY_CLI])
     assert again.exit_code != 0
     message = again.output.strip()
     assert "\n" not in message and "not empty" in message and str(out) in message
@@ -169,7 +169,7 @@ def test_cli_writes_then_refuses_non_empty_folder(tmp_path):
 
 def test_cli_bad_option_is_one_line_and_writes_nothing(tmp_path):
     out = tmp_path / "bad"
-    result = CliRunner().invoke(cli, ["simulate", str(out), *TINY_CLI, "--movie-size", "33"])
+    result = CliRunner().invoke(cli, ["--quiet", "simulate", str(out), *TINY_CLI, "--movie-size", "33"])
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0 and "movie_size" in result.output
     assert not out.exists()

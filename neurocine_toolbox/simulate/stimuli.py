@@ -112,6 +112,9 @@ def write_movie(path, clips, config):
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width = stream.height = size
         stream.pix_fmt = "yuv420p"
+        # x264's threaded encoder makes timing-dependent choices when frames arrive slowly
+        # (we draw between frames); one thread keeps the same seed giving the same bytes.
+        stream.codec_context.thread_count = 1
         for clip in clips:
             for frames in draw_clip(clip, size, fps):
                 feats.append(frame_features(frames, clip, config.n_classes, config.grid))
