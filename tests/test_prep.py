@@ -263,3 +263,21 @@ def test_copying_a_dataset_keeps_prep_reproducible(prepped, tmp_path):
     with open_store(again[0]) as a, open_store(prepped["average"][0]) as b:
         np.testing.assert_array_equal(a.fmri, b.fmri)
         np.testing.assert_array_equal(a.frames[:], b.frames[:])
+
+
+def test_read_dtseries_matches_nibabel(tmp_path):
+    import nibabel as nib
+
+    from neurocine_toolbox.data.cifti import read_dtseries, write_dtseries
+
+    data = np.random.default_rng(5).standard_normal((9, N_GRAYORDINATES)).astype(np.float32)
+    path = tmp_path / "x.dtseries.nii"
+    write_dtseries(path, data, 1.5)
+    reference = np.asarray(nib.load(path).get_fdata(), np.float32)
+    loaded = read_dtseries(path, with_sha256=True)
+    np.testing.assert_array_equal(loaded.data, reference)
+    assert loaded.tr == 1.5
+    import hashlib
+
+    assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    np.testing.assert_array_equal(read_dtseries(path, columns=VISUAL[:7]).data, reference[:, VISUAL[:7]])

@@ -126,7 +126,7 @@ def read_header(path, require_91k=True):
     return DtseriesHeader(path, int(shape[0]), int(shape[1]), tr, models)
 
 
-def read_dtseries(path, with_sha256=False, require_91k=True):
+def read_dtseries(path, with_sha256=False, require_91k=True, columns=None):
     """Load a dtseries as float32, optionally hashing the bytes read (one pass over the file).
 
     The header is checked as in :func:`read_header`; the data are taken straight from the bytes
@@ -138,6 +138,8 @@ def read_dtseries(path, with_sha256=False, require_91k=True):
     with_sha256 : bool
         Also return the sha256 of the file (computed from the same bytes that are parsed).
     require_91k : bool
+    columns : array-like of int, optional
+        Grayordinates to keep (default all); only these are converted to float32.
 
     Returns
     -------
@@ -158,7 +160,8 @@ def read_dtseries(path, with_sha256=False, require_91k=True):
     if len(raw) < offset + count * header.get_data_dtype().itemsize:
         raise NeurocineError("truncated while being read", path)
     data = np.frombuffer(raw, dtype=header.get_data_dtype(), count=count, offset=offset)
-    data = data.reshape(shape, order="F").astype(np.float32)
+    data = data.reshape(shape, order="F")
+    data = (data if columns is None else data[:, columns]).astype(np.float32)
     slope, inter = header.get_slope_inter()
     if slope is not None and (slope != 1 or inter):
         data = data * np.float32(slope) + np.float32(inter or 0)

@@ -199,12 +199,10 @@ def _write_fmri(plan, files, selected, options, progress):
     n_selected = len(selected)
     ordered = sorted(plan.runs, key=lambda r: min(natural_key(b.stim_file) for b in r.blocks))
     for run in progress_bar(ordered, desc=f"sub-{plan.subject} fMRI", enabled=progress, unit="run"):
-        loaded = read_dtseries(run.dtseries, with_sha256=True)
-        if loaded.data.shape[0] != run.n_volumes:
-            raise NeurocineError(f"holds {loaded.data.shape[0]} volumes but its header says {run.n_volumes}", run.dtseries)
+        loaded = read_dtseries(run.dtseries, with_sha256=True, columns=selected)
         inputs[str(run.dtseries)] = loaded.sha256
         start, stop = run.span
-        cleaned, bad = clean_run(loaded.data[start:stop, selected], options.detrend_order)
+        cleaned, bad = clean_run(loaded.data[start:stop], options.detrend_order)
         del loaded
         n_bad = int(bad.sum())
         if n_bad > options.max_bad_fraction * n_selected:
