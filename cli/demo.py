@@ -1,9 +1,24 @@
-"""`neurocine demo` (placeholder until its module lands)."""
+"""``neurocine demo``: the whole toolbox on a small synthetic dataset, on a CPU."""
 
 import click
 
 
-@click.command("demo", hidden=True)
-def command():
-    """Not yet available."""
-    raise click.ClickException("not yet available")
+@click.command("demo")
+@click.argument("out_dir", required=False, default="demo-output", type=click.Path(file_okay=False))
+@click.option("--seed", default=0, show_default=True, help="Seed of the simulated dataset.")
+@click.pass_context
+def command(ctx, out_dir, seed):
+    """Simulate a small BIDS dataset in OUT_DIR/bids (default ./demo-output) and prepare it.
+
+    A dataset already simulated there is reused.
+    """
+    from neurocine_toolbox.demo import run_demo
+
+    summary = run_demo(out_dir, seed=seed, progress=not ctx.obj.quiet)
+    for step, seconds in summary["timings"].items():
+        click.echo(f"{step}: {seconds:.1f} s")
+    for path, info in summary["stores"].items():
+        click.echo(
+            f"{info['split']:>5}: {info['n_tr']} TRs x {info['voxels']} voxels "
+            f"({info['columns']} columns), frames {info['frames']} from {info['movies']} movies -> {path}"
+        )

@@ -109,11 +109,13 @@ def write_movie(path, clips, config):
     size, fps = config.movie_size, config.fps
     feats = []
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
+        # With x264's macroblock-tree rate control on, identical frames gave different
+        # bitstreams from run to run (seen with PyAV 18 at small sizes); without it, and on
+        # one thread, the same seed gives the same bytes.
+        stream = container.add_stream("libx264", rate=Fraction(fps),
+                                      options={"crf": "18", "x264-params": "mbtree=0"})
         stream.width = stream.height = size
         stream.pix_fmt = "yuv420p"
-        # x264's threaded encoder makes timing-dependent choices when frames arrive slowly
-        # (we draw between frames); one thread keeps the same seed giving the same bytes.
         stream.codec_context.thread_count = 1
         for clip in clips:
             for frames in draw_clip(clip, size, fps):
