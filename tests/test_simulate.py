@@ -97,18 +97,18 @@ def test_cifti_is_91k_with_extra_volumes_alternating(tiny):
     starts = []
     for task, run, seconds in RUNS:
         path = f"{_bold(tiny, task, run)}.dtseries.nii"
-        img = nib.load(path)
-        series, models = img.header.get_axis(0), img.header.get_axis(1)
-        assert is_standard_91k(models) is None
-        assert series.step == 2.0
+        header = read_header(path)  # checks the 91k grayordinate axis
         sidecar = json.loads(_bold(tiny, task, run).with_suffix(".json").read_text())
         start = sidecar["VolumesTrimmedAtStart"]
         starts.append(start)
-        assert img.shape == (start + seconds // 2 + 4, N_GRAYORDINATES)
+        assert (header.n_volumes, header.n_grayordinates) == (start + seconds // 2 + 4, N_GRAYORDINATES)
+        assert header.tr == sidecar["RepetitionTime"] == 2.0
         assert _events(tiny, task, run).loc[0, "onset"] == start * 2.0
-        assert read_header(path).tr == sidecar["RepetitionTime"]
-        assert np.asarray(img.dataobj).dtype == np.float32
     assert starts == [1, 2, 1, 2, 1, 2]
+    img = nib.load(path)  # and nibabel's own reading of one of them
+    assert is_standard_91k(img.header.get_axis(1)) is None
+    assert img.header.get_axis(0).step == 2.0
+    assert img.shape == (2 + 4 + 4, N_GRAYORDINATES) and img.get_data_dtype() == np.float32
 
 
 def test_movies_decode_with_stated_fps_size_duration(tiny):
@@ -137,10 +137,9 @@ def test_classes_have_their_colour(tiny):
 def test_same_seed_same_data_other_seed_other_data(tiny, tmp_path):
     same = simulate_dataset(tmp_path / "same", seed=0, progress=False, **TINY)
     other = simulate_dataset(tmp_path / "other", seed=1, progress=False, **TINY)
-    files = sorted(p.relative_to(tiny) for p in tiny.rglob("*") if p.is_file() and p.suffix != ".mp4")
-    assert files == sorted(p.relative_to(same) for p in same.rglob("*")
-                           if p.is_file() and p.suffix != ".mp4")
-    for rel in files:
+    files = sorted(p.relative_to(tiny) for p in tiny.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(same) for p in same.rglob("*") if p.is_file())
+    for rel in files:  # movies included: the encoder is set up to be deterministic
         assert (tiny / rel).read_bytes() == (same / rel).read_bytes(), rel
     bold = f"derivatives/fmriprep/sub-01/func/sub-01_task-seg1_run-1_{BOLD}.dtseries.nii"
     a, b = (np.asarray(nib.load(r / bold).dataobj) for r in (tiny, other))

@@ -173,7 +173,8 @@ def _write_metadata(staged, config, seed, preset):
         "dataset_description_raw.json", name=name, license="CC0", authors="neurocine simulate",
         description=f"Synthetic movie-watching fMRI with a known encoding model (seed {seed})",
     ))
-    write_text_atomic(staged.path("README.md"), render_text("README_simulate.md", name=name, seed=seed))
+    write_text_atomic(staged.path("README.md"), render_text(
+        "README_simulate.md", name=name, seed=seed, fps=config.fps, size=config.movie_size))
     participants = pd.DataFrame({"participant_id": [f"sub-{subject_label(s)}"
                                                      for s in range(config.n_subjects)]})
     _write_tsv(staged.path("participants.tsv"), participants)

@@ -106,8 +106,11 @@ def draw_clip(clip, size, fps, chunk=CHUNK):
     """
     vc = clip.visual_class
     vx, vy = clip.velocity()
-    colour = np.asarray(vc.rgb, np.float32)
-    background = np.float32(clip.background)
+    # Colour of a pixel for each of 256 coverage levels: one table look-up per pixel is
+    # several times faster than blending three float channels.
+    level = np.linspace(0.0, 1.0, 256)[:, None]
+    table = np.rint(255 * (clip.background + (np.asarray(vc.rgb) - clip.background) * level))
+    table = table.astype(np.uint8)
     centres = np.arange(size, dtype=np.float32) + 0.5
     for first in range(0, clip.n_frames, chunk):
         t = np.arange(first, min(first + chunk, clip.n_frames), dtype=np.float32) / fps
@@ -116,6 +119,5 @@ def draw_clip(clip, size, fps, chunk=CHUNK):
         dx = _wrap(centres[None, None, :] - cx[:, None, None], size)
         dy_up = -_wrap(centres[None, :, None] - cy[:, None, None], size)
         dist = _signed_distance(vc.shape, dx, dy_up, np.float32(clip.radius), vc.angle)
-        cover = np.clip(0.5 + dist, 0.0, 1.0).astype(np.float32)[..., None]
-        frames = background + (colour - background) * cover
-        yield np.rint(frames * 255.0).astype(np.uint8)
+        cover = np.clip(np.float32(0.5) + dist, 0.0, 1.0)
+        yield np.take(table, (cover * np.float32(255) + np.float32(0.5)).astype(np.uint8), axis=0)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.grayordinates import N_GRAYORDINATES, mmp_labels
+from ..errors import NeurocineError
 from .features import BLOCKS
 
 #: HCP-MMP1.0 areas (both hemispheres) and the feature blocks that drive them, with the share
@@ -110,29 +111,29 @@ def build_subject_model(rng, config, feature_blocks, movie_regressors):
     for g, (_, shares) in enumerate(GROUPS.values(), start=1):
         idx = np.flatnonzero(group == g)
         raw = np.zeros((n_feat, len(idx)))
-        raw[in_block["colour"]] = rng.standard_normal((len(in_block["colour"]), len(idx)))
-        rf, centre = _receptive_fields(rng, np.char.startswith(labels[idx], "L_"), config.grid)
-        raw[in_block["retinotopy"]] = rf
-        cls = rng.standard_normal((len(in_block["class"]), len(idx)))
-        raw[in_block["class"]] = cls - cls.mean(axis=0)  # only class contrasts are identifiable
-        raw[in_block["motion"]] = rng.standard_normal((len(in_block["motion"]), len(idx)))
+        for block in shares:  # random weights of the blocks this group reads
+            rows = in_block[block]
+            if block == "retinotopy":
+                left = np.char.startswith(labels[idx], "L_")
+                raw[rows], rf_centre[idx] = _receptive_fields(rng, left, config.grid)
+            else:
+                raw[rows] = rng.standard_normal((len(rows), len(idx)))
+                if block == "class":  # only contrasts between classes are identifiable
+                    raw[rows] -= raw[rows].mean(axis=0)
         block_gain = np.zeros((len(BLOCKS), len(idx)))
-        for b, share in shares.items():
-            f = in_block[b]
-            var = np.einsum("fg,fh,hg->g", raw[f], cov[np.ix_(f, f)], raw[f])
-            block_gain[BLOCKS.index(b)] = np.sqrt(share / np.maximum(var, 1e-300)) * (var > 1e-12)
+        for block, share in shares.items():
+            rows = in_block[block]
+            var = np.einsum("fg,fh,hg->g", raw[rows], cov[np.ix_(rows, rows)], raw[rows])
+            # A block whose features never vary (e.g. one class only) contributes nothing.
+            block_gain[BLOCKS.index(block)] = np.sqrt(share / np.maximum(var, 1e-300)) * (var > 1e-12)
         w = raw * block_gain[feature_blocks]
         total = np.einsum("fg,fh,hg->g", w, cov, w)
         if np.any(total <= 1e-12):
-            from ..errors import NeurocineError
-
             raise NeurocineError("the movies are too short or too uniform to drive the simulated "
-                                 "brain (no variance in their features); use longer segments")
+                                 "brain (their features do not vary); use longer segments")
         scale = np.sqrt(config.snr / total)
         weights[:, idx] = w * scale
         gains[:, idx] = block_gain * scale
-        if g == 1:
-            rf_centre[idx] = centre
 
     baseline = config.baseline * rng.uniform(0.8, 1.2, N_GRAYORDINATES)
     return SubjectModel(weights.astype(np.float32), gains.astype(np.float32), group,

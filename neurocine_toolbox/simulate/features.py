@@ -16,7 +16,7 @@ import numpy as np
 from .classes import CLASSES
 
 BLOCKS = ("colour", "retinotopy", "class", "motion")
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+LUMA = np.array([0.299, 0.587, 0.114])  # Rec. 601
 
 
 def feature_names(n_classes, grid):
@@ -48,11 +48,13 @@ def frame_features(frames, clip, n_classes, grid):
     ndarray, float32 ``[n, n_features]``
     """
     n, h, w, _ = frames.shape
-    rgb = frames.astype(np.float32) / 255.0
-    mean_rgb = rgb.mean(axis=(1, 2))
-    luma = rgb @ LUMA
-    cells = luma.reshape(n, grid, h // grid, grid, w // grid).mean(axis=(2, 4)).reshape(n, -1)
-    contrast = cells - luma.mean(axis=(1, 2))[:, None]
+    ch, cw = h // grid, w // grid
+    # Exact integer sums per grid cell and channel (rows first: contiguous and fast).
+    bands = frames.reshape(n, grid, ch, w * 3).sum(axis=2, dtype=np.int32)
+    cells = bands.reshape(n, grid, grid, cw, 3).sum(axis=3) / (255.0 * ch * cw)  # [n, g, g, 3]
+    mean_rgb = cells.mean(axis=(1, 2))
+    luma = cells.reshape(n, grid * grid, 3) @ LUMA
+    contrast = luma - (mean_rgb @ LUMA)[:, None]
     onehot = np.zeros((n, n_classes), np.float32)
     onehot[:, clip.class_index] = 1.0
     vx, vy = clip.velocity()

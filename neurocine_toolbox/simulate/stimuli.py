@@ -11,7 +11,6 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from .classes import CLASSES
 from .drawing import Clip, draw_clip
 from .features import frame_features
 
@@ -128,7 +127,3 @@ def write_movie(path, clips, config):
             container.mux(packet)
     return np.concatenate(feats, axis=0)
 
-
-def class_names(n_classes):
-    """Names of the first ``n_classes`` classes."""
-    return [vc.name for vc in CLASSES[:n_classes]]
