@@ -29,7 +29,10 @@ setup(
         "neurocine_toolbox.cli": "cli",
         "neurocine_toolbox.bids_templates": "bids_templates",
     },
-    package_data={"neurocine_toolbox.bids_templates": ["*.json", "*.md"]},
+    package_data={
+        "neurocine_toolbox.bids_templates": ["*.json", "*.md"],
+        "neurocine_toolbox.config": ["*.yaml", "presets/*.yaml"],
+    },
     install_requires=[
         # torch is installed first by scripts/bootstrap.sh (the CPU wheel where there is no GPU);
         # any 2.x then satisfies this line without pulling CUDA packages.
@@ -48,6 +51,10 @@ setup(
         "tqdm>=4.64",
         "pyyaml>=6",
         "jinja2>=3.1",
+        "safetensors>=0.4",
+        "transformers>=4.40",
+        "diffusers>=0.30",
+        "accelerate>=0.30",
     ],
     # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
     extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel"]},

@@ -1,0 +1,121 @@
+"""Experiment configs: YAML defaults with the paper's settings, presets, user files, overrides.
+
+A config is a plain nested ``dict``. It is resolved in this order, each layer overriding the one
+before: ``defaults.yaml`` → a preset (``presets/<name>.yaml``) → a user YAML file (which may name
+its own preset with ``base: <name>``) → ``key.sub=value`` overrides. Keys that ``defaults.yaml``
+does not know are refused, so a typo never silently falls back to a default.
+"""
+
+import copy
+import importlib.resources
+import re
+from pathlib import Path
+
+import yaml
+
+from ..errors import NeurocineError
+
+_PACKAGE = "neurocine_toolbox.config"
+
+
+def _read_yaml(text, source):
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        problem = str(err).splitlines()[0]
+        raise NeurocineError(f"not valid YAML ({problem})", source)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise NeurocineError("a config file must hold a mapping of settings", source)
+    return data
+
+
+def _packaged(name):
+    return importlib.resources.files(_PACKAGE).joinpath(name)
+
+
+def list_presets():
+    """Names of the presets shipped with neurocine, e.g. ``["paper-table1-exp0", …, "tiny"]``."""
+    folder = _packaged("presets")
+    names = [p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")]
+    return sorted(names, key=lambda n: [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", n)])
+
+
+def defaults():
+    """The default config (the paper's settings), as a new dict."""
+    return _read_yaml(_packaged("defaults.yaml").read_text(), "defaults.yaml")
+
+
+def _preset(name):
+    if name not in list_presets():
+        raise NeurocineError(f"unknown preset '{name}' (known: {', '.join(list_presets())})")
+    return _read_yaml(_packaged(f"presets/{name}.yaml").read_text(), f"preset {name}")
+
+
+def _merge(base, update, source, prefix=""):
+    """Deep-merge ``update`` into ``base`` in place, refusing keys ``base`` does not have."""
+    for key, value in update.items():
+        where = f"{prefix}{key}"
+        if key not in base:
+            raise NeurocineError(f"unknown setting '{where}'", source)
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise NeurocineError(f"setting '{where}' must be a mapping", source)
+            _merge(base[key], value, source, where + ".")
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def parse_override(text):
+    """``"contrastive.gamma_spa=0.1"`` → ``{"contrastive": {"gamma_spa": 0.1}}`` (YAML value)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise NeurocineError(f"an override must look like section.key=value, not '{text}'")
+    tree = leaf = {}
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        leaf = leaf.setdefault(part, {})
+    leaf[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    return tree
+
+
+def load_config(preset=None, path=None, overrides=()):
+    """Resolve a config.
+
+    Parameters
+    ----------
+    preset : str, optional
+        A shipped preset (``list_presets()``).
+    path : str or Path, optional
+        A user YAML file; its optional ``base:`` key names a preset (used when ``preset`` is not
+        given).
+    overrides : iterable of str
+        ``section.key=value`` strings, applied last.
+
+    Returns
+    -------
+    dict
+        The resolved config, with ``"preset"`` set to the preset used (or None).
+    """
+    config = defaults()
+    user = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise NeurocineError("config file not found", path)
+        user = _read_yaml(path.read_text(), path)
+        base = user.pop("base", None)
+        preset = preset or base
+    if preset is not None:
+        _merge(config, _preset(preset), f"preset {preset}")
+    _merge(config, user, path)
+    for text in overrides:
+        _merge(config, parse_override(text), "override")
+    config["preset"] = preset
+    return config
+
+
+def config_to_yaml(config):
+    """The config as YAML text (what every run writes next to its outputs)."""
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
