@@ -53,8 +53,9 @@ setup(
         "jinja2>=3.1",
         "safetensors>=0.4",
         "transformers>=4.40",
-        "diffusers>=0.30",
+        "diffusers>=0.33",
         "accelerate>=0.30",
+        "einops>=0.7",
     ],
     # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
     extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel"]},

@@ -73,15 +73,16 @@ def cli(ctx, debug, quiet):
     Typical flow:
       neurocine simulate /data/sim      (or convert-wen2018, or your own BIDS dataset)
       neurocine prep /data/sim          (writes /data/sim/derivatives/neurocine)
+      neurocine embed /data/sim/derivatives/neurocine   (captions + CLIP embeddings)
     """
     ctx.obj = _Settings(debug=debug, quiet=quiet)
     _configure_logging(quiet, debug)
 
 
 def _register():
-    from . import convert, demo, prep, simulate
+    from . import convert, demo, embed, fit, prep, simulate
 
-    for module in (simulate, convert, prep, demo):
+    for module in (simulate, convert, prep, embed, fit, demo):
         cli.add_command(module.command)
 
 

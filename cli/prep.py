@@ -2,6 +2,7 @@
 
 import click
 
+from .embed import config_options, embedding_config
 from .multi_value import MultiValueCommand
 
 
@@ -27,17 +28,38 @@ from .multi_value import MultiValueCommand
 @click.option("--fmri-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True)
 @click.option("--bids-database-dir", type=click.Path(file_okay=False),
               help="Cache pybids' index of the dataset here (reused on later runs).")
+@click.option("--embed", is_flag=True,
+              help="Then add captions and CLIP embeddings to the stores written (as neurocine embed).")
+@config_options
 @click.pass_context
-def command(ctx, bids_dir, out_dir, participant_labels, bids_database_dir, **options):
+def command(ctx, bids_dir, out_dir, participant_labels, bids_database_dir, embed, preset, config_file, captions,
+            device, **options):
     """Clean the fMRI of a BIDS movie dataset and align it with the movie frames.
 
     Writes one store per subject and split to OUT_DIR (default BIDS_DIR/derivatives/neurocine).
+    With --embed, the embedding models are loaded first (so missing weights stop the command
+    before prep starts), then the new stores get their captions and CLIP embeddings.
     """
     from neurocine_toolbox.data.prep import PrepOptions, prep
 
+    prep_options = PrepOptions(**options)
+    models = section = None
+    if embed:
+        from neurocine_toolbox.data.embedding import load_embedding_models
+
+        section = embedding_config(preset, config_file, captions=captions)
+        prep_options.validate()
+        models = load_embedding_models(section, device)
+    elif preset or config_file or captions or device:
+        raise click.UsageError("--preset, --config, --captions and --device apply only with --embed")
     written = prep(
-        bids_dir, out_dir, participant_labels=list(participant_labels) or None, options=PrepOptions(**options),
+        bids_dir, out_dir, participant_labels=list(participant_labels) or None, options=prep_options,
         bids_database_dir=bids_database_dir, progress=not ctx.obj.quiet,
     )
     for path in written:
         click.echo(f"wrote {path}")
+    if embed:
+        from neurocine_toolbox.data.embedding import embed_stores
+
+        for summary in embed_stores(written, section, progress=not ctx.obj.quiet, bids_dir=bids_dir, models=models):
+            click.echo(f"embedded {summary['path']}")

@@ -48,16 +48,28 @@ class FMRIWindowDataset(Dataset):
         TRs between the frames and the fMRI paired with them (default 0: the same TRs).
     with_frames : bool
         Also return frames (uint8 ``[w, frames_per_tr, H, W, 3]``).
+    with_embeddings : bool
+        Also return the CLIP embeddings of TRs t…t+w−1 (``neurocine embed``), as float32:
+        ``text_embeds`` ``[w, d]``, ``image_embeds`` ``[w, frames_per_tr, d]`` and
+        ``text_states`` ``[w, 77, d_text]``.
+
+    Raises
+    ------
+    NeurocineError
+        ``with_embeddings=True`` on a store without embeddings.
     """
 
-    def __init__(self, path, window=2, lag=0, with_frames=True):
+    def __init__(self, path, window=2, lag=0, with_frames=True, with_embeddings=False):
         self.path = path
         self.window = window
         self.lag = lag
         self.with_frames = with_frames
+        self.with_embeddings = with_embeddings
         store = open_store(path)
         try:
             self.starts = window_starts(store.runs, store.tr_in_run, window, lag)
+            if with_embeddings:
+                store.require_embeddings()
         finally:
             store.close()
         self._store = None
@@ -75,8 +87,14 @@ class FMRIWindowDataset(Dataset):
             "stimulus": int(self._store.stimulus[t]),
             "run": int(self._store.runs[t]),
         }
+        rows = np.arange(t, t + self.window)
         if self.with_frames:
-            item["frames"] = torch.from_numpy(self._store.frames[np.arange(t, t + self.window)])
+            item["frames"] = torch.from_numpy(self._store.frames[rows])
+        if self.with_embeddings:
+            for key, view in (("text_embeds", self._store.clip_text_embeds),
+                              ("image_embeds", self._store.clip_image_embeds),
+                              ("text_states", self._store.clip_text_states)):
+                item[key] = torch.from_numpy(np.asarray(view[rows], np.float32))
         return item
 
     def __getstate__(self):

@@ -5,6 +5,7 @@ One HDF5 file per subject and split, inside a BIDS-Derivatives folder:
 """
 
 import json
+import re
 from pathlib import Path
 
 import h5py
@@ -15,6 +16,11 @@ from ..errors import NeurocineError
 SPLITS = ("train", "test")
 STORE_FORMAT_VERSION = 1
 _STR = h5py.string_dtype()
+
+#: Datasets the embedding step adds (``neurocine embed``), one row per frame row.
+EMBEDDING_DATASETS = ("captions", "clip_text_states", "clip_text_embeds", "clip_image_embeds")
+#: Attribute holding the embedding step's provenance (JSON).
+EMBEDDING_ATTR = "embedding"
 
 
 def store_relpath(subject, split):
@@ -27,6 +33,44 @@ def store_path(derivatives_dir, subject, split):
     if split not in SPLITS:
         raise NeurocineError(f"unknown split '{split}' (use train or test)")
     return Path(derivatives_dir) / store_relpath(subject, split)
+
+
+def find_stores(derivatives_dir, subjects=None, splits=SPLITS):
+    """The store files of a derivative folder, subject by subject (natural order), then by split.
+
+    Parameters
+    ----------
+    derivatives_dir : str or Path
+    subjects : list of str, optional
+        Labels, with or without ``sub-``; default every subject that has a store.
+    splits : tuple of str
+        Among "train", "test".
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    NeurocineError
+        A named subject with none of the splits, or no store at all.
+    """
+    folder = Path(derivatives_dir)
+    if subjects:
+        labels = [s.removeprefix("sub-") for s in subjects]
+    else:
+        labels = sorted((p.name[4:] for p in folder.glob("sub-*") if p.is_dir()),
+                        key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)])
+    paths = []
+    for label in labels:
+        found = [store_path(folder, label, split) for split in splits]
+        found = [p for p in found if p.is_file()]
+        if subjects and not found:
+            raise NeurocineError(f"no {'/'.join(splits)} store for sub-{label}; run neurocine prep first", folder)
+        paths += found
+    if not paths:
+        raise NeurocineError(f"no {'/'.join(splits)} store files here; run neurocine prep first", folder)
+    return paths
 
 
 def create_store(path, *, n_rows, n_frame_rows, n_columns, frames_per_tr, frame_size, fmri_dtype="float32"):
@@ -77,11 +121,56 @@ def write_json_attr(f, name, value):
     f.attrs[name] = json.dumps(value, sort_keys=True)
 
 
-class FramesView:
-    """Frames indexed by TR row: ``view[i]`` is ``[frames_per_tr, H, W, 3]`` uint8 of row ``i``."""
+def copy_store(src, dst, skip=()):
+    """Copy every dataset and attribute of an open store into another open file.
 
-    def __init__(self, frames, frame_rows):
-        self._frames = frames
+    Parameters
+    ----------
+    src, dst : h5py.File
+        Source (readable) and an empty destination (writable).
+    skip : iterable of str
+        Dataset and attribute names not to copy (e.g. earlier embeddings being replaced).
+    """
+    skip = set(skip)
+    for name in src:
+        if name not in skip:
+            src.copy(src[name], dst, name=name)  # chunks, compression and dtypes kept
+    for name, value in src.attrs.items():
+        if name not in skip:
+            dst.attrs[name] = value
+
+
+def create_embedding_datasets(f, *, n_frame_rows, frames_per_tr, text_length, text_dim, embed_dim):
+    """Allocate the embedding step's datasets (docs/store.md), one chunk per frame row.
+
+    Parameters
+    ----------
+    f : h5py.File
+        Open for writing, without embedding datasets.
+    n_frame_rows, frames_per_tr : int
+    text_length, text_dim : int
+        Tokens per caption (77) and width of CLIP's text encoder.
+    embed_dim : int
+        CLIP's projection dimension.
+    """
+    n = n_frame_rows
+    f.create_dataset("captions", (n,), dtype=_STR)
+    f.create_dataset("clip_text_states", (n, text_length, text_dim), dtype="float16",
+                     chunks=(1, text_length, text_dim) if n else None)
+    f.create_dataset("clip_text_embeds", (n, embed_dim), dtype="float32")
+    f.create_dataset("clip_image_embeds", (n, frames_per_tr, embed_dim), dtype="float32",
+                     chunks=(1, frames_per_tr, embed_dim) if n else None)
+
+
+class FrameRowView:
+    """An array stored once per frame row, indexed by TR row (through ``frame_rows``).
+
+    ``view[i]`` is the entry of TR row ``i``; ``view[[i, j]]`` or ``view[a:b]`` stack several.
+    ``np.asarray(view)`` reads every TR row.
+    """
+
+    def __init__(self, data, frame_rows):
+        self._data = data
         self._rows = frame_rows
 
     def __len__(self):
@@ -89,14 +178,23 @@ class FramesView:
 
     @property
     def shape(self):
-        return (len(self._rows), *self._frames.shape[1:])
+        return (len(self._rows), *self._data.shape[1:])
 
     def __getitem__(self, index):
         rows = self._rows[index]
         if np.ndim(rows) == 0:
-            return self._frames[int(rows)]
+            return self._data[int(rows)]
+        # h5py reads increasing, distinct indices only.
         unique, inverse = np.unique(rows, return_inverse=True)
-        return self._frames[unique][inverse]
+        return self._data[unique][inverse]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[np.arange(len(self))]
+        return out if dtype is None else out.astype(dtype)
+
+
+class FramesView(FrameRowView):
+    """Frames indexed by TR row: ``view[i]`` is ``[frames_per_tr, H, W, 3]`` uint8 of row ``i``."""
 
 
 class Store:
@@ -119,6 +217,13 @@ class Store:
         HCP-MMP1.0 label of each column ("" for padding).
     tr, fps : float
         Repetition time (s) and frames per second of the stored frames.
+    has_embeddings : bool
+        Whether ``neurocine embed`` has added captions and CLIP embeddings.
+    captions, clip_text_states, clip_text_embeds, clip_image_embeds : FrameRowView
+        Per TR (read from disk): the caption of its clip (str), CLIP text-encoder states float16
+        ``[77, d_text]``, CLIP's projected text embedding float32 ``[d]`` and the CLIP image
+        embedding of each of its frames float32 ``[frames_per_tr, d]``. Reading them from a store
+        without embeddings raises :class:`NeurocineError`.
     """
 
     def __init__(self, path):
@@ -146,6 +251,7 @@ class Store:
         self.frames_per_tr = int(f.attrs["frames_per_tr"])
         self.subject = str(f.attrs["subject"])
         self.split = str(f.attrs["split"])
+        self._views = {}
 
     @property
     def attrs(self):
@@ -159,6 +265,46 @@ class Store:
                     pass
             out[key] = value.item() if isinstance(value, np.generic) else value
         return out
+
+    @property
+    def n_frame_rows(self):
+        """Distinct frame sets on disk (fewer than TR rows when viewings share them)."""
+        return int(self._file["frames"].shape[0])
+
+    @property
+    def has_embeddings(self):
+        return all(name in self._file for name in EMBEDDING_DATASETS)
+
+    def require_embeddings(self):
+        """Raise :class:`NeurocineError` unless ``neurocine embed`` has run on this store."""
+        if not self.has_embeddings:
+            raise NeurocineError("this store has no captions or CLIP embeddings; run `neurocine embed` first",
+                                 self.path)
+
+    def _embedding(self, name):
+        if name not in self._views:
+            self.require_embeddings()
+            data = self._file[name]
+            if name == "captions":
+                data = data.asstr()[()]  # short strings: read them all at once
+            self._views[name] = FrameRowView(data, self.frame_rows)
+        return self._views[name]
+
+    @property
+    def captions(self):
+        return self._embedding("captions")
+
+    @property
+    def clip_text_states(self):
+        return self._embedding("clip_text_states")
+
+    @property
+    def clip_text_embeds(self):
+        return self._embedding("clip_text_embeds")
+
+    @property
+    def clip_image_embeds(self):
+        return self._embedding("clip_image_embeds")
 
     @property
     def n_voxels(self):

@@ -38,6 +38,30 @@ def atomic_path(path):
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a temporary folder beside ``path``; it replaces ``path`` if the block succeeds.
+
+    For outputs that are folders (a ``save_pretrained`` model, a checkpoint). A previous
+    ``path`` is removed only once the new one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_text_atomic(path, text):
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -1,0 +1,1 @@
+"""Metrics with their chance levels: retrieval (encoder), and later SSIM and classification."""

@@ -1,0 +1,1 @@
+"""Models: the fMRI encoder, its masked-autoencoder pre-training, checkpoint import."""

@@ -1,0 +1,331 @@
+"""Pretrained CLIP and BLIP, named in the config by Hugging Face id, local folder or tiny name.
+
+Three kinds of name:
+
+- a local folder (a ``save_pretrained`` output): loaded as is;
+- ``tiny-random-clip`` / ``tiny-random-blip``: tiny random models (:mod:`.tiny_pretrained`),
+  built once into ``$NEUROCINE_CACHE/tiny/<name>`` (default ``~/.cache/neurocine``);
+- anything else: a Hugging Face id, read from the Hugging Face cache, and downloaded only when
+  ``HF_HUB_OFFLINE`` is not set.
+
+When weights are absent the loaders raise :class:`NeurocineError` with one line naming the
+model and how to provide it (DESIGN.md, pretrained weights).
+"""
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import NeurocineError
+from .tiny_pretrained import BUILDER_VERSION, CLIP_TEXT_LENGTH, build_tiny_blip, build_tiny_clip
+
+TINY_MODELS = {"tiny-random-clip": build_tiny_clip, "tiny-random-blip": build_tiny_blip}
+_TINY_MARKER = "neurocine_tiny.json"
+CLIP_LABEL, BLIP_LABEL = "CLIP model", "BLIP captioning model"
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+@dataclass(frozen=True)
+class PretrainedSource:
+    """Where a named model is loaded from.
+
+    Attributes
+    ----------
+    name : str
+        As given (the config's value).
+    location : str
+        A local folder, or a Hugging Face id.
+    is_local : bool
+    local_files_only : bool
+        True for local folders, and for Hugging Face ids when ``HF_HUB_OFFLINE`` is set.
+    """
+
+    name: str
+    location: str
+    is_local: bool
+    local_files_only: bool
+
+    def folder(self):
+        """The folder the files come from (a Hugging Face cache snapshot for ids), or None."""
+        if self.is_local:
+            return str(Path(self.location).resolve())
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(self.location, "config.json")
+        return str(Path(cached).parent) if isinstance(cached, str) else None
+
+
+def hub_offline():
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set, read now."""
+    return any(os.environ.get(key, "").strip().lower() in ("1", "true", "yes", "on")
+               for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def tiny_cache_dir():
+    """``$NEUROCINE_CACHE/tiny`` (default ``~/.cache/neurocine/tiny``)."""
+    root = os.environ.get("NEUROCINE_CACHE") or Path.home() / ".cache" / "neurocine"
+    return Path(root).expanduser() / "tiny"
+
+
+def _tiny_is_current(folder):
+    try:
+        marker = json.loads((folder / _TINY_MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return marker.get("builder_version") == BUILDER_VERSION
+
+
+def build_tiny(name, cache_dir=None):
+    """Build a tiny model into the cache once (in a temporary folder, then renamed into place).
+
+    Parameters
+    ----------
+    name : {"tiny-random-clip", "tiny-random-blip"}
+    cache_dir : Path, optional
+        Default :func:`tiny_cache_dir`.
+
+    Returns
+    -------
+    Path
+        The model's folder.
+    """
+    cache_dir = Path(cache_dir) if cache_dir is not None else tiny_cache_dir()
+    folder = cache_dir / name
+    if _tiny_is_current(folder):
+        return folder
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=cache_dir))
+    try:
+        with _quiet_transformers():
+            TINY_MODELS[name](tmp)
+        (tmp / _TINY_MARKER).write_text(json.dumps({"name": name, "builder_version": BUILDER_VERSION}))
+        if folder.exists():  # an older build: move it aside before the new one takes its place
+            stale = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=cache_dir))
+            os.replace(folder, stale / name)
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not _tiny_is_current(folder):  # not another process that finished first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _looks_like_path(name):
+    return name.startswith(("/", ".", "~")) or name.endswith("/") or not _HUB_ID.fullmatch(name)
+
+
+def resolve_pretrained(name, label="model", setting=None):
+    """Decide where the model ``name`` is loaded from.
+
+    Parameters
+    ----------
+    name : str
+        A local folder, ``tiny-random-clip`` / ``tiny-random-blip``, or a Hugging Face id.
+    label : str
+        What the model is, for messages (e.g. "CLIP model").
+    setting : str, optional
+        The config key that names it (e.g. "embedding.clip_model"), for messages.
+
+    Returns
+    -------
+    PretrainedSource
+
+    Raises
+    ------
+    NeurocineError
+        A name that is a path but not a folder.
+    """
+    name = str(name)
+    if name in TINY_MODELS:
+        return PretrainedSource(name, str(build_tiny(name)), True, True)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return PretrainedSource(name, str(path), True, True)
+    if path.exists() or _looks_like_path(name):
+        where = f" (set {setting} to a folder written by save_pretrained)" if setting else ""
+        raise NeurocineError(f"{label} folder does not exist or is not a folder{where}", name)
+    return PretrainedSource(name, name, False, hub_offline())
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' warnings and loading bars (neurocine shows its own progress)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _first_line(err):
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _absent(source, label, setting, err):
+    name = source.name
+    if source.is_local:
+        return NeurocineError(f"cannot load the {label} from this folder ({_first_line(err)})", source.location)
+    how = (f"run `hf download {name}` (huggingface_hub) on a machine with network and copy its cache "
+           f"(~/.cache/huggingface, or HF_HOME) here, or set {setting or 'the config'} to a local folder")
+    if source.folder() is not None:
+        return NeurocineError(f"{label} '{name}' is in the Hugging Face cache but cannot be loaded "
+                              f"({_first_line(err)}); {how}")
+    reach = "cannot be downloaded here (HF_HUB_OFFLINE is set)" if source.local_files_only else "could not be downloaded"
+    return NeurocineError(f"{label} '{name}' is not in the Hugging Face cache and {reach}: {how}")
+
+
+def require_pretrained(name, label="model", setting=None):
+    """:func:`resolve_pretrained`, and fail now if the weights cannot be had offline.
+
+    Lets a command check every model it needs before loading any (or before long work).
+
+    Returns
+    -------
+    PretrainedSource
+
+    Raises
+    ------
+    NeurocineError
+        One line naming the model and how to provide it.
+    """
+    source = resolve_pretrained(name, label, setting)
+    if not source.is_local and source.local_files_only and source.folder() is None:
+        raise _absent(source, label, setting, OSError("not cached"))
+    return source
+
+
+def _load(source, label, setting, loaders):
+    """Call each ``loader(location, local_files_only=...)``; absent weights → one-line error."""
+    try:
+        with _quiet_transformers():
+            return [load(source.location, local_files_only=source.local_files_only) for load in loaders]
+    except (OSError, ValueError) as err:  # transformers and huggingface_hub report absence so
+        raise _absent(source, label, setting, err) from err
+
+
+def _check_tokenizer(tokenizer, vocab_size, source, label):
+    """transformers 5 builds an almost empty tokenizer, silently, from a folder without its files."""
+    n = len(tokenizer)
+    if n < 10 or n > vocab_size:
+        raise NeurocineError(f"the {label}'s tokenizer has {n} tokens but the model {vocab_size}: the folder lacks "
+                             f"its tokenizer files (tokenizer.json, or vocab.json + merges.txt / vocab.txt) "
+                             f"or holds another model's", source.location)
+
+
+@dataclass
+class ClipComponents:
+    """A loaded CLIP: model (eval mode), tokenizer, image processor, and where they came from."""
+
+    source: PretrainedSource
+    model: torch.nn.Module
+    tokenizer: object
+    image_processor: object
+
+    @property
+    def text_dim(self):
+        """Width of the text encoder's states (768 for ViT-L/14)."""
+        return int(self.model.config.text_config.hidden_size)
+
+    @property
+    def embed_dim(self):
+        """Projection dimension of the text and image embeddings (768 for ViT-L/14)."""
+        return int(self.model.config.projection_dim)
+
+
+@dataclass
+class BlipComponents:
+    """A loaded BLIP captioner: model (eval mode), processor, and where they came from."""
+
+    source: PretrainedSource
+    model: torch.nn.Module
+    processor: object
+
+
+def load_clip(name, device="cpu", dtype=torch.float32, setting="embedding.clip_model"):
+    """Load a CLIP model with its tokenizer and image processor.
+
+    Parameters
+    ----------
+    name : str
+        Hugging Face id (e.g. ``openai/clip-vit-large-patch14``), local folder or
+        ``tiny-random-clip``.
+    device : str or torch.device
+    dtype : torch.dtype
+        float16 on CUDA, float32 on CPU.
+    setting : str
+        Config key that names the model (for messages).
+
+    Returns
+    -------
+    ClipComponents
+
+    Raises
+    ------
+    NeurocineError
+        Weights absent (one line naming the model and how to provide it), or a model whose text
+        encoder cannot take 77 tokens.
+    """
+    with _quiet_transformers():  # without torchvision, transformers warns here that it uses PIL
+        from transformers import CLIPImageProcessor, CLIPModel, CLIPTokenizer
+
+    source = require_pretrained(name, CLIP_LABEL, setting)
+    model, tokenizer, image_processor = _load(source, CLIP_LABEL, setting, [
+        CLIPModel.from_pretrained, CLIPTokenizer.from_pretrained, CLIPImageProcessor.from_pretrained,
+    ])
+    _check_tokenizer(tokenizer, model.config.text_config.vocab_size, source, CLIP_LABEL)
+    if model.config.text_config.max_position_embeddings < CLIP_TEXT_LENGTH:
+        raise NeurocineError(f"CLIP model '{name}' takes {model.config.text_config.max_position_embeddings} "
+                             f"tokens; the store's text states need {CLIP_TEXT_LENGTH}")
+    model = model.to(device=device, dtype=dtype).eval()
+    return ClipComponents(source, model, tokenizer, image_processor)
+
+
+def load_blip(name, device="cpu", dtype=torch.float32, setting="embedding.caption_model"):
+    """Load a BLIP captioning model (``BlipForConditionalGeneration``) and its processor.
+
+    Parameters
+    ----------
+    name : str
+        Hugging Face id (e.g. ``Salesforce/blip-image-captioning-large``), local folder or
+        ``tiny-random-blip``.
+    device : str or torch.device
+    dtype : torch.dtype
+    setting : str
+        Config key that names the model (for messages).
+
+    Returns
+    -------
+    BlipComponents
+
+    Raises
+    ------
+    NeurocineError
+        Weights absent: one line naming the model and how to provide it.
+    """
+    with _quiet_transformers():
+        from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    source = require_pretrained(name, BLIP_LABEL, setting)
+    model, processor = _load(source, BLIP_LABEL, setting, [
+        BlipForConditionalGeneration.from_pretrained, BlipProcessor.from_pretrained,
+    ])
+    _check_tokenizer(processor.tokenizer, model.config.text_config.vocab_size, source, BLIP_LABEL)
+    return BlipComponents(source, model.to(device=device, dtype=dtype).eval(), processor)

@@ -1,0 +1,1 @@
+"""Training: the accelerate loop, losses, augmentations and the stages of both phases."""

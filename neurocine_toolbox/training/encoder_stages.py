@@ -1,0 +1,190 @@
+"""Phase 1 stages: DC-MAE pre-training and augmented contrastive fine-tuning of the fMRI encoder.
+
+Each stage reads the training store, trains with :func:`training.loop.run_training`, and writes
+``<stage_dir>/model/`` (an :class:`FMRIEncoder` ``save_pretrained`` folder) atomically.
+"""
+
+import logging
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, Dataset
+
+from ..data.dataset import FMRIWindowDataset
+from ..data.store import open_store
+from ..data.targets import window_targets
+from ..errors import NeurocineError
+from ..models.fmri_encoder import FMRIEncoder
+from ..models.fmri_mae import FMRIMaskedAutoencoder
+from ..utils.atomic import atomic_dir
+from .augment import spatial_mask, temporal_interpolate
+from .loop import StageSettings, run_training, step_seed
+from .losses import dc_mae_loss, encoder_contrastive_loss
+
+log = logging.getLogger("neurocine")
+
+
+def encoder_kwargs(config, num_voxels):
+    """:class:`FMRIEncoder` arguments from the config's ``encoder`` and ``data`` sections."""
+    enc = config["encoder"]
+    return {
+        "num_voxels": int(num_voxels), "patch_size": enc["patch_size"], "embed_dim": enc["embed_dim"],
+        "depth": enc["depth"], "num_heads": enc["num_heads"], "mlp_ratio": enc["mlp_ratio"],
+        "window_size": config["data"]["window"], "temporal_attention": enc["temporal_attention"],
+        "out_tokens": enc["out_tokens"], "out_dim": enc["out_dim"], "clip_dim": enc["clip_dim"],
+        "dropout": enc["dropout"],
+    }
+
+
+def save_model(model, folder):
+    """``save_pretrained`` into ``folder`` atomically."""
+    with atomic_dir(folder) as tmp:
+        model.save_pretrained(tmp)
+    return folder
+
+
+class FMRIRows(Dataset):
+    """Single TRs of a store, ``[n_voxels]`` float32 (pre-training treats TRs independently)."""
+
+    def __init__(self, path):
+        with open_store(path) as store:
+            self.rows = torch.from_numpy(np.asarray(store.fmri, np.float32))
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+
+def pretrain_step(section, patch_size):
+    """The DC-MAE step: two random masks of the same TRs, the loss of both reconstructions."""
+    weights = (section["weight_reconstruction"], section["weight_self_contrast"], section["weight_cross_contrast"])
+
+    def step(mae, rows, generator):
+        first = mae(rows, generator=generator)
+        second = mae(rows, generator=generator)
+        return dc_mae_loss(rows, first, second, patch_size, section["temperature"], weights)
+
+    return step
+
+
+def contrastive_step(section, valid=None):
+    """The eq. 3 step: the windows, their masked and interpolated copies, and their CLIP targets.
+
+    Parameters
+    ----------
+    section : dict
+        The config's ``contrastive`` section.
+    valid : BoolTensor ``[n_columns]``, optional
+        Real-voxel columns (spatial masking never picks padding).
+    """
+    def step(encoder, batch, generator):
+        windows = batch["fmri"]
+        embeds = encoder(windows).embeds
+        spa = tem = None
+        if section["mu_spa"]:
+            spa = encoder(spatial_mask(windows, section["gamma_spa"], generator, valid)).embeds
+        if section["mu_tem"]:
+            tem = encoder(temporal_interpolate(windows, section["gamma_tem"], generator)).embeds
+        text, image = window_targets(batch)
+        return encoder_contrastive_loss(embeds, spa, tem, text.to(embeds), image.to(embeds), section)
+
+    return step
+
+
+def pretrain_stage(stage_dir, train_store, config, *, extra_stores=(), test_store=None, resume=False,
+                   progress=True):
+    """DC-MAE pre-training on the training split's fMRI (and any other unlabeled stores).
+
+    Parameters
+    ----------
+    stage_dir : Path
+    train_store : Path
+    config : dict
+    extra_stores : sequence of Path
+        Other stores whose fMRI joins pre-training (e.g. HCP resting state); their voxel columns
+        must match the training store's.
+    test_store : Path, optional
+        Only when the user asked for test fMRI in pre-training (``pretrain.include_test_fmri``).
+    resume, progress : bool
+
+    Returns
+    -------
+    Path
+        The pre-trained encoder folder.
+    """
+    section = config["pretrain"]
+    parts = [FMRIRows(train_store)]
+    for path in [*extra_stores, *([test_store] if test_store else [])]:
+        parts.append(FMRIRows(path))
+        if parts[-1].rows.shape[1] != parts[0].rows.shape[1]:
+            raise NeurocineError(f"has {parts[-1].rows.shape[1]} voxel columns, the training store "
+                                 f"{parts[0].rows.shape[1]}: prepare it with the same voxel selection", path)
+    dataset = ConcatDataset(parts)
+    torch.manual_seed(step_seed(config["seed"], 0, 2))
+    model = FMRIMaskedAutoencoder(
+        encoder_config=encoder_kwargs(config, parts[0].rows.shape[1]),
+        decoder_embed_dim=section["decoder_embed_dim"], decoder_depth=section["decoder_depth"],
+        decoder_num_heads=section["decoder_num_heads"], mask_ratio=section["mask_ratio"],
+    )
+    model, _ = run_training(
+        stage_dir=stage_dir, model=model, parameters=model.pretrained_parameters(), dataset=dataset,
+        step_fn=pretrain_step(section, model.encoder.config.patch_size), settings=StageSettings.from_config(section), training=config["training"],
+        seed=config["seed"], resume=resume, progress=progress,
+    )
+    return save_model(model.encoder, stage_dir / "model")
+
+
+def _check_embedding_dims(store_path, config):
+    with open_store(store_path) as store:
+        if not store.has_embeddings:
+            raise NeurocineError("has no captions or CLIP embeddings; run `neurocine embed` first", store_path)
+        clip_dim = store.clip_text_embeds.shape[-1]
+        text_dim = store.clip_text_states.shape[-1]
+        n_columns = store.fmri.shape[1]
+        valid = torch.from_numpy(store.voxel_grayordinates >= 0)
+    enc = config["encoder"]
+    if clip_dim != enc["clip_dim"]:
+        raise NeurocineError(f"its CLIP embeddings have {clip_dim} dimensions but encoder.clip_dim is "
+                             f"{enc['clip_dim']}; set encoder.clip_dim: {clip_dim}", store_path)
+    if text_dim != enc["out_dim"]:
+        raise NeurocineError(f"its CLIP text states have {text_dim} dimensions but encoder.out_dim is "
+                             f"{enc['out_dim']}; set encoder.out_dim: {text_dim}", store_path)
+    return n_columns, valid
+
+
+def contrastive_stage(stage_dir, train_store, config, *, init_encoder=None, resume=False, progress=True):
+    """Contrastive fine-tuning with spatial masking and temporal interpolation (eq. 3).
+
+    Parameters
+    ----------
+    stage_dir : Path
+    train_store : Path
+        Must hold CLIP embeddings (``neurocine embed``).
+    config : dict
+    init_encoder : FMRIEncoder, optional
+        Pre-trained or imported weights; a new encoder otherwise.
+    resume, progress : bool
+
+    Returns
+    -------
+    Path
+        The fine-tuned encoder folder.
+    """
+    section = config["contrastive"]
+    n_columns, valid = _check_embedding_dims(train_store, config)
+    dataset = FMRIWindowDataset(train_store, window=config["data"]["window"], lag=config["data"]["lag"],
+                                with_frames=False, with_embeddings=True)
+    torch.manual_seed(step_seed(config["seed"], 0, 2))
+    model = init_encoder if init_encoder is not None else FMRIEncoder(**encoder_kwargs(config, n_columns))
+    if model.config.num_voxels != n_columns:
+        raise NeurocineError(f"the initial encoder takes {model.config.num_voxels} voxel columns, the "
+                             f"store has {n_columns}", train_store)
+
+    model, _ = run_training(
+        stage_dir=stage_dir, model=model, parameters=[p for p in model.parameters() if p.requires_grad],
+        dataset=dataset, step_fn=contrastive_step(section, valid), settings=StageSettings.from_config(section),
+        training=config["training"], seed=config["seed"], resume=resume, progress=progress,
+    )
+    return save_model(model, stage_dir / "model")

@@ -1,0 +1,184 @@
+"""``neurocine fit``: train a subject's models stage by stage, skipping finished stages.
+
+Outputs, per subject and run name (the preset or config file name, or ``--name``)::
+
+    <derivatives>/sub-01/models/<name>/
+        config.yaml          the resolved config (seed included)
+        provenance.json      versions, inputs, and whether test fMRI entered training
+        pretrain/            DC-MAE: checkpoints/, metrics.csv, model/ (the encoder)
+        encoder/             contrastive fine-tuning: …, model/, retrieval.json
+
+A stage is finished when its ``model/`` folder exists (it is renamed into place when complete).
+"""
+
+import json
+import logging
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from .._version import __version__
+from ..config import config_to_yaml, load_config
+from ..data.store import store_path
+from ..errors import NeurocineError
+from ..evaluation.retrieval import encoder_retrieval, format_retrieval
+from ..models.fmri_encoder import FMRIEncoder
+from ..utils.atomic import write_text_atomic
+from .encoder_stages import contrastive_stage, encoder_kwargs, pretrain_stage
+
+log = logging.getLogger("neurocine")
+
+STAGES = ("pretrain", "encoder")
+
+
+def _flatten(tree, prefix=""):
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _check_same_config(root, config, force):
+    """A run folder belongs to one config: refuse to mix stages trained with different settings."""
+    saved_path = root / "config.yaml"
+    if not saved_path.is_file() or force:
+        return
+    import yaml
+
+    saved = _flatten(yaml.safe_load(saved_path.read_text()))
+    now = _flatten(config)
+    differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if differ:
+        raise NeurocineError(f"was trained with a different config (differs in: {', '.join(differ[:6])}); "
+                             "choose another --name, or --force to retrain", root)
+
+
+def _provenance(config, stores, command):
+    uses_test = bool(config["pretrain"]["include_test_fmri"])
+    return {
+        "neurocine_version": __version__, "torch_version": torch.__version__,
+        "python_version": platform.python_version(), "seed": config["seed"], "preset": config["preset"],
+        "stores": {k: str(v) for k, v in stores.items()}, "command": command,
+        "test_fmri_in_training": uses_test,
+    }
+
+
+def _initial_encoder(config, root, num_voxels):
+    """Where contrastive fine-tuning starts: an imported checkpoint, the pre-trained encoder, or new."""
+    source = config["encoder"]["init_from"]
+    if source:
+        from ..models.checkpoint_import import import_checkpoint
+
+        kwargs = encoder_kwargs(config, num_voxels)
+        encoder, _ = import_checkpoint(source, **kwargs)
+        return encoder
+    pretrained = root / "pretrain" / "model"
+    if (pretrained / "config.json").is_file():
+        log.info("encoder: starting from the pre-trained encoder in %s", pretrained)
+        return FMRIEncoder.from_pretrained(pretrained)
+    log.warning("encoder: no pre-trained encoder (run --stage pretrain, or set encoder.init_from); "
+                "starting from random weights")
+    return None
+
+
+def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None, overrides=(), name=None,
+        resume=False, force=False, progress=True, command=None):
+    """Train a subject's models.
+
+    Parameters
+    ----------
+    derivatives_dir : Path
+        neurocine's derivative folder (holding the subject's stores, with embeddings).
+    subject : str
+        Label, with or without ``sub-``.
+    stages : sequence of str, optional
+        Stages to run, in order (default: all; ``pretrain`` is skipped when ``encoder.init_from``
+        names a checkpoint).
+    preset, config_path, overrides
+        As :func:`neurocine_toolbox.config.load_config`.
+    name : str, optional
+        Run folder name (default: the preset's or the config file's name).
+    resume : bool
+        Continue interrupted stages from their last checkpoint.
+    force : bool
+        Retrain stages even if finished, discarding their checkpoints.
+    progress : bool
+    command : str, optional
+        The command line, for provenance.
+
+    Returns
+    -------
+    dict
+        ``{"root": Path, "ran": [...], "skipped": [...], "retrieval": dict or None}``
+    """
+    config = load_config(preset, config_path, overrides)
+    subject = subject.removeprefix("sub-")
+    derivatives_dir = Path(derivatives_dir)
+    stores = {split: store_path(derivatives_dir, subject, split) for split in ("train", "test")}
+    for split, path in stores.items():
+        if not path.is_file():
+            raise NeurocineError(f"no {split} store for sub-{subject}; run neurocine prep first", path)
+    name = name or config["preset"] or (Path(config_path).stem if config_path else "custom")
+    root = derivatives_dir / f"sub-{subject}" / "models" / name
+    if stages is None:
+        stages = [s for s in STAGES if not (s == "pretrain" and config["encoder"]["init_from"])]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise NeurocineError(f"unknown stage(s) {', '.join(unknown)} (known: {', '.join(STAGES)})")
+    _check_same_config(root, config, force)
+    if config["pretrain"]["include_test_fmri"] and "pretrain" in stages:
+        log.warning("pretrain.include_test_fmri is set: the TEST split's fMRI enters pre-training; "
+                    "this is recorded in provenance.json, and held-out scores are no longer clean")
+    root.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(root / "config.yaml", config_to_yaml(config))
+    provenance = _provenance(config, stores, command or " ".join(sys.argv))
+    write_text_atomic(root / "provenance.json", json.dumps(provenance, indent=2) + "\n")
+
+    summary = {"root": root, "ran": [], "skipped": [], "retrieval": None}
+    for stage in stages:
+        stage_dir = root / stage
+        if (stage_dir / "model" / "config.json").is_file() and not force:
+            log.info("%s: finished earlier (%s); skipped", stage, stage_dir / "model")
+            summary["skipped"].append(stage)
+            continue
+        if force:
+            shutil.rmtree(stage_dir, ignore_errors=True)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(stage_dir / "provenance.json", json.dumps(provenance, indent=2) + "\n")
+        if stage == "pretrain":
+            test = stores["test"] if config["pretrain"]["include_test_fmri"] else None
+            pretrain_stage(stage_dir, stores["train"], config,
+                           extra_stores=[Path(p) for p in config["pretrain"]["extra_stores"]],
+                           test_store=test, resume=resume, progress=progress)
+        elif stage == "encoder":
+            from ..data.store import open_store
+
+            with open_store(stores["train"]) as store:
+                n_columns = store.fmri.shape[1]
+            init = _initial_encoder(config, root, n_columns)
+            folder = contrastive_stage(stage_dir, stores["train"], config, init_encoder=init,
+                                       resume=resume, progress=progress)
+            summary["retrieval"] = evaluate_encoder(folder, stores["test"], config, stage_dir)
+        summary["ran"].append(stage)
+    return summary
+
+
+def evaluate_encoder(model_dir, test_store, config, out_dir):
+    """Held-out retrieval of a trained encoder, logged and written to ``out_dir/retrieval.json``."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    encoder = FMRIEncoder.from_pretrained(model_dir).to(device)
+    result = encoder_retrieval(encoder, test_store, config["data"]["window"], config["data"]["lag"],
+                               tuple(config["evaluation"]["top_k"]), device=device, seed=config["seed"])
+    result["test_store"] = str(test_store)
+    result["test_fmri_in_training"] = bool(config["pretrain"]["include_test_fmri"])
+    write_text_atomic(Path(out_dir) / "retrieval.json", json.dumps(result, indent=2) + "\n")
+    for key, label in (("fmri_to_image", "fMRI→image"), ("fmri_to_caption", "fMRI→caption")):
+        for line in format_retrieval(label, result[key]):
+            log.info("%s", line)
+    return result
