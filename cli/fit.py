@@ -31,7 +31,7 @@ def command(ctx, subject, stages, preset, config_path, overrides, name, resume, 
     Outputs go to DERIVATIVES/sub-XX/models/NAME/; `accelerate launch` runs it on several GPUs.
     """
     from neurocine_toolbox.bids.paths import find_derivatives_dir
-    from neurocine_toolbox.training.fit import fit
+    from neurocine_toolbox.training.fit import fit, retrieval_lines
 
     if include_test:
         overrides = (*overrides, "pretrain.include_test_fmri=true")
@@ -40,7 +40,13 @@ def command(ctx, subject, stages, preset, config_path, overrides, name, resume, 
         config_path=config_path, overrides=overrides, name=name, resume=resume, force=force,
         progress=not ctx.obj.quiet, command=" ".join(["neurocine", *sys.argv[1:]]),
     )
+    if not summary["main_process"]:
+        return  # under `accelerate launch`, the main process reports
     for stage in summary["ran"]:
         click.echo(f"trained {stage}: {summary['root'] / stage / 'model'}")
     for stage in summary["skipped"]:
         click.echo(f"skipped {stage} (finished): {summary['root'] / stage / 'model'}")
+    if summary["retrieval"]:
+        click.echo("held-out retrieval (test split):")
+        for line in retrieval_lines(summary["retrieval"]):
+            click.echo(f"  {line}")

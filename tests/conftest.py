@@ -14,6 +14,18 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tiny_cache(tmp_path_factory):
+    """One cache of tiny pretrained models (built in code) per test session, never the user's.
+
+    ``tiny-clip`` trains for about 20 s when built; every test module reuses that build.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        cache = tmp_path_factory.mktemp("neurocine-cache")
+        patch.setenv("NEUROCINE_CACHE", str(cache))
+        yield cache
+
+
 @pytest.fixture(autouse=True)
 def _restore_neurocine_logger():
     """Undo the logging set-up each CLI invocation performs.

@@ -428,7 +428,7 @@ def test_pickled_config_class_is_read_without_its_code(tmp_path, zipfile):
     assert config.num_heads == 8 and config.state["decoder_embed_dim"] == 16 and config.focus_range is None
     assert config.schedule.state == {"warmup_epochs": 40, "num_epoch": 500}
     assert config.output_path.pickled_name == "pathlib.PurePosixPath"
-    assert "".join(config.output_path.args) in ("/resultsfmri_pretrain", "/results/fmri_pretrain")
+    assert config.output_path.args == ("/", "results", "fmri_pretrain")  # PurePath pickles its parts
     with pytest.raises(AttributeError):
         config.no_such_setting
     assert not markers["unpickled"].exists()
@@ -458,7 +458,8 @@ def test_pickled_code_is_refused_in_one_line_and_never_run(tmp_path, zipfile, ca
         payload, refused = RunsACall(builtins.eval, f"open({str(marker)!r}, 'w').close()"), "builtins.eval"
     elif call == "subprocess.Popen":
         # Pickle protocol 2 writes subprocess under its Python 2 name.
-        payload, refused = RunsACall(subprocess.Popen, ["touch", str(marker)]), "subprocess.Popen, pickled as commands.Popen"
+        payload = RunsACall(subprocess.Popen, ["touch", str(marker)])
+        refused = "subprocess.Popen, pickled as commands.Popen"
     else:
         payload, refused = RunsACall(os.system, f"touch {marker}"), f"{os.system.__module__}.system"
     if call == "after a config class":

@@ -27,15 +27,6 @@ TEXT_DIM = EMBED_DIM = 32  # the tiny CLIP
 STORE = "sub-01/func/sub-01_split-{}_desc-neurocine_bold.h5"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tiny_cache(tmp_path_factory):
-    """Tiny models are built into a fresh cache, never the user's ~/.cache/neurocine."""
-    with pytest.MonkeyPatch.context() as patch:
-        cache = tmp_path_factory.mktemp("neurocine-cache")
-        patch.setenv("NEUROCINE_CACHE", str(cache))
-        yield cache
-
-
 @pytest.fixture(scope="module")
 def bids(tmp_path_factory):
     root = simulate_dataset(tmp_path_factory.mktemp("sim") / "bids", seed=0, progress=False, **SIM)
@@ -78,9 +69,10 @@ def test_tiny_models_round_trip_through_from_pretrained(tmp_path):
         BlipForConditionalGeneration, BlipProcessor, CLIPImageProcessor, CLIPModel, CLIPTokenizer,
     )
 
-    for name in ("a", "b"):
-        build_tiny_clip(tmp_path / f"clip-{name}", seed=0)
-    a, b = (CLIPModel.from_pretrained(tmp_path / f"clip-{n}") for n in "ab")
+    # Built again here and compared with the session's cached build of the same name and seed.
+    build_tiny_clip(tmp_path / "clip-a", seed=0)
+    a = CLIPModel.from_pretrained(tmp_path / "clip-a")
+    b = CLIPModel.from_pretrained(resolve_pretrained("tiny-clip").location)
     assert a.config.text_config.max_position_embeddings == 77 and a.config.projection_dim == EMBED_DIM
     for key, value in a.state_dict().items():  # seeded: the same weights every time
         torch.testing.assert_close(value, b.state_dict()[key], rtol=0, atol=0)
@@ -108,16 +100,18 @@ def test_tiny_models_round_trip_through_from_pretrained(tmp_path):
 
 
 def test_tiny_names_are_built_once_into_the_cache(tiny_cache):
-    first = resolve_pretrained("tiny-random-clip")
-    assert first.is_local and first.location == str(tiny_cache / "tiny" / "tiny-random-clip")
-    stamp = (tiny_cache / "tiny" / "tiny-random-clip" / "model.safetensors").stat().st_mtime_ns
-    assert resolve_pretrained("tiny-random-clip") == first
-    assert (tiny_cache / "tiny" / "tiny-random-clip" / "model.safetensors").stat().st_mtime_ns == stamp
+    first = resolve_pretrained("tiny-clip")
+    assert first.is_local and first.location == str(tiny_cache / "tiny" / "tiny-clip")
+    stamp = (tiny_cache / "tiny" / "tiny-clip" / "model.safetensors").stat().st_mtime_ns
+    assert resolve_pretrained("tiny-clip") == first
+    assert (tiny_cache / "tiny" / "tiny-clip" / "model.safetensors").stat().st_mtime_ns == stamp
     assert not [p for p in (tiny_cache / "tiny").iterdir() if p.name.startswith(".")]  # no temp folders
-    # A build by an older neurocine (another builder version) is replaced, in one rename.
-    marker = tiny_cache / "tiny" / "tiny-random-clip" / "neurocine_tiny.json"
-    marker.write_text(json.dumps({"name": "tiny-random-clip", "builder_version": -1}))
-    assert resolve_pretrained("tiny-random-clip") == first
+    # A build by an older neurocine (another builder version) is replaced, in one rename
+    # (shown on tiny-blip, which builds in a second; tiny-clip trains for 20 s).
+    blip = resolve_pretrained("tiny-blip")
+    marker = tiny_cache / "tiny" / "tiny-blip" / "neurocine_tiny.json"
+    marker.write_text(json.dumps({"name": "tiny-blip", "builder_version": -1}))
+    assert resolve_pretrained("tiny-blip") == blip
     assert json.loads(marker.read_text())["builder_version"] != -1
     assert not [p for p in (tiny_cache / "tiny").iterdir() if p.name.startswith(".")]
     hub = resolve_pretrained("openai/clip-vit-large-patch14")
@@ -141,10 +135,10 @@ def test_embedding_datasets_have_one_row_per_frame_row(sidecar_store):
         np.testing.assert_array_equal(store.clip_image_embeds[6:12], f["clip_image_embeds"][0:6])
         assert list(store.captions[6:12]) == list(f["captions"].asstr()[0:6])
         info = store.attrs["embedding"]
-        assert info["captions"] == "sidecar" and info["clip_model"] == "tiny-random-clip"
+        assert info["captions"] == "sidecar" and info["clip_model"] == "tiny-clip"
         assert info["caption_model"] is None and info["caption_frame"] == 3
         assert info["text_dim"] == TEXT_DIM and info["embed_dim"] == EMBED_DIM
-        assert info["clip_model_folder"].endswith("tiny-random-clip") and info["transformers_version"]
+        assert info["clip_model_folder"].endswith("tiny-clip") and info["transformers_version"]
     sidecar = json.loads(sidecar_store.with_suffix(".json").read_text())
     assert sidecar["embedding"]["captions"] == "sidecar" and "voxel_selection" in sidecar
 
@@ -176,7 +170,7 @@ def test_text_states_follow_the_captions(sidecar_store, tiny_cache):
         np.testing.assert_allclose(embeds[i], embeds[j], rtol=0, atol=1e-5)
     for i, j in different:
         assert np.abs(states[i] - states[j]).max() > 0.05 and np.abs(embeds[i] - embeds[j]).max() > 1e-3
-    folder = tiny_cache / "tiny" / "tiny-random-clip"
+    folder = tiny_cache / "tiny" / "tiny-clip"
     model, tokenizer = CLIPModel.from_pretrained(folder), CLIPTokenizer.from_pretrained(folder)
     ids = tokenizer([captions[2]], padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
     with torch.no_grad():
@@ -189,7 +183,7 @@ def test_text_states_follow_the_captions(sidecar_store, tiny_cache):
 def test_image_embeds_are_clip_features_of_the_stored_frames(sidecar_store, tiny_cache):
     from transformers import CLIPImageProcessor, CLIPModel
 
-    folder = tiny_cache / "tiny" / "tiny-random-clip"
+    folder = tiny_cache / "tiny" / "tiny-clip"
     model, processor = CLIPModel.from_pretrained(folder), CLIPImageProcessor.from_pretrained(folder)
     with open_store(sidecar_store) as store:
         row = 9  # second viewing of seg1: frame row 3
@@ -219,7 +213,7 @@ def test_model_captions_are_blip_captions_of_the_middle_frame(bids, tmp_path, ti
     monkeypatch.setattr(embedding, "blip_captions", spy)
     embed_store(path, tiny(captions="model", batch_size=4, max_caption_tokens=5), progress=False)
     assert [len(c) for c in captioned] == [4, 2]  # batched: 6 frame rows, 4 at a time
-    folder = tiny_cache / "tiny" / "tiny-random-blip"
+    folder = tiny_cache / "tiny" / "tiny-blip"
     model, processor = BlipForConditionalGeneration.from_pretrained(folder), BlipProcessor.from_pretrained(folder)
     with open_store(path) as store:
         middle = store._file["frames"][:, FRAMES_PER_TR // 2]
@@ -231,7 +225,7 @@ def test_model_captions_are_blip_captions_of_the_middle_frame(bids, tmp_path, ti
         assert list(store._file["captions"].asstr()[()]) == expected
         assert all(0 < len(c.split()) <= 5 for c in expected)
         info = store.attrs["embedding"]
-        assert info["captions"] == "model" and info["caption_model"] == "tiny-random-blip"
+        assert info["captions"] == "model" and info["caption_model"] == "tiny-blip"
         assert info["caption_model_folder"] == str(folder.resolve())
 
 
@@ -325,7 +319,7 @@ def test_absent_weights_stop_the_cli_with_one_line(bids, tmp_path, invoke):
     assert result.exit_code == 1 and "CLIP model folder does not exist" in result.stderr
     # A folder with the weights but not the tokenizer (transformers would build an empty one).
     partial = tmp_path / "clip-without-tokenizer"
-    shutil.copytree(resolve_pretrained("tiny-random-clip").location, partial,
+    shutil.copytree(resolve_pretrained("tiny-clip").location, partial,
                     ignore=shutil.ignore_patterns("vocab.json", "merges.txt", "tokenizer*"))
     result = invoke(["embed", out, "--preset", "tiny", "--captions", "sidecar",
                      "--set", f"embedding.clip_model={partial}"])
@@ -372,7 +366,7 @@ def test_half_precision_models_as_on_cuda(sidecar_store, bids, tmp_path):
 
     path = tmp_path / sidecar_store.name
     shutil.copy(sidecar_store, path)
-    half = EmbeddingModels(load_clip("tiny-random-clip", "cpu", torch.float16), None, torch.device("cpu"),
+    half = EmbeddingModels(load_clip("tiny-clip", "cpu", torch.float16), None, torch.device("cpu"),
                            torch.float16)
     embed_store(path, tiny(captions="sidecar"), models=half, bids_dir=bids, progress=False)
     with open_store(path) as store, open_store(sidecar_store) as full:

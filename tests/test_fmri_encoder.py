@@ -130,9 +130,15 @@ def test_check_input_rejects_wrong_window_or_voxel_count(shape):
         model(torch.zeros(shape))
 
 
-def test_num_voxels_must_be_a_multiple_of_patch_size():
-    with pytest.raises(ValueError, match="multiple of patch_size"):
-        FMRIEncoder(**{**ENCODER, "num_voxels": 70})
+def test_a_last_partial_patch_is_zero_padded():
+    torch.manual_seed(0)
+    whole = FMRIEncoder(**{**ENCODER, "num_voxels": 80}).eval()
+    partial = FMRIEncoder(**{**ENCODER, "num_voxels": 70}).eval()
+    assert partial.num_patches == whole.num_patches == 5
+    partial.load_state_dict(whole.state_dict())
+    x = torch.randn(3, 2, 70)
+    padded = torch.cat([x, torch.zeros(3, 2, 10)], dim=2)
+    assert torch.allclose(partial(x).text_states, whole(padded).text_states, atol=1e-6)
 
 
 # --- attention ------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ class EmbeddingOptions:
     captions : {"model", "sidecar"}
         BLIP captions of each TR's middle frame, or the dataset's ``_clips.tsv`` captions.
     caption_model, clip_model : str
-        Hugging Face ids, local folders, or ``tiny-random-blip`` / ``tiny-random-clip``.
+        Hugging Face ids, local folders, or ``tiny-blip`` / ``tiny-clip``.
     batch_size : int
         Captions or images per forward pass.
     max_caption_tokens : int

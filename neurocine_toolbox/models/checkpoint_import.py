@@ -448,6 +448,8 @@ def _torch_load(path):
             refused = [name for name in names if not stand_in_allowed(name)]
             if refused or not _CAN_STAND_IN:
                 raise _refusal(refused or names, path) from None
+            if len(stood_in) + len(names) > _MAX_STAND_INS:
+                break
             stood_in += names
         except (RuntimeError, OSError, EOFError, ValueError, TypeError, AttributeError, IndexError,
                 KeyError) as err:
@@ -495,16 +497,16 @@ def _pickled_globals(path, err):
 
 
 def _refusal(names, path):
+    shown = ", ".join(_shown(name) for name in names)
     resave = ("where you trust the file, re-save its weights alone: "
               f"torch.save({{'model': torch.load('{path}', weights_only=False)['model']}}, 'weights.pth')")
     if not _CAN_STAND_IN:
-        return NeurocineError(f"holds pickled Python objects ({', '.join(_shown(n) for n in names)}), which PyTorch "
-                              f"{torch.__version__} cannot read without running their code (2.6 can); "
-                              f"{resave}", path)
+        return NeurocineError(f"holds pickled Python objects ({shown}), which PyTorch {torch.__version__} cannot "
+                              f"read without running their code (2.6 can); {resave}", path)
     return NeurocineError(
-        f"holds pickled Python objects ({', '.join(_shown(name) for name in names)}) that are not classes neurocine reads without "
-        "their code: only module.ClassName outside builtins, os, sys, subprocess, importlib, pickle, copyreg, "
-        f"functools, torch._C and similar modules (see docs/models.md); {resave}", path)
+        f"holds pickled Python objects ({shown}) that are not classes neurocine reads without their code: only "
+        "module.ClassName outside builtins, os, sys, subprocess, importlib, pickle, copyreg, functools, torch._C "
+        f"and similar modules (see docs/models.md); {resave}", path)
 
 
 def _shown(name):
@@ -660,7 +662,7 @@ def _resolve_config(state, source_config, fmt, num_voxels, window_size, override
         config["window_size"] = source_window
     if n_source_patches is not None and n_source_patches * patch_size != num_voxels:
         report.notes.append(f"the checkpoint has {n_source_patches} patches ({n_source_patches * patch_size} "
-                            f"voxels), this encoder {num_voxels // patch_size} ({num_voxels} voxels)")
+                            f"voxels), this encoder {-(-num_voxels // patch_size)} ({num_voxels} voxels)")
     if config["temporal_attention"] and not any(".attn_temp." in k for k in state):
         report.notes.append("the checkpoint has no temporal attention: it is added as a no-op "
                             "(zero output projection) until training changes it")

@@ -1,7 +1,7 @@
 """The fMRI encoder: a ViT over 1D patches of visual-cortex fMRI, one window of TRs at a time.
 
 Input ``[N, w, n_voxels]`` (the store's columns, V1→V4, padded to a multiple of 16). Each TR is
-cut into ``P = n_voxels / 16`` patches, embedded, given fixed sin-cos positions and a CLS token,
+cut into ``P = ⌈n_voxels / patch_size⌉`` patches (16 values each in the paper), embedded, given fixed sin-cos positions and a CLS token,
 and passed through ``depth`` blocks of spatial self-attention (optionally followed by attention
 across the window's TRs). The projection head maps the window's ``w·P`` patch tokens to
 ``[out_tokens, out_dim]`` = ``[77, 768]``, the shape of the text-encoder states that Stable
@@ -53,7 +53,7 @@ class FMRIEncoder(ModelMixin, ConfigMixin):
     Parameters
     ----------
     num_voxels : int
-        Columns per TR (a multiple of ``patch_size``).
+        Columns per TR; when not a multiple of ``patch_size`` the last patch is zero-padded.
     patch_size : int
         Values per token (paper: 16).
     embed_dim, depth, num_heads, mlp_ratio
@@ -78,9 +78,7 @@ class FMRIEncoder(ModelMixin, ConfigMixin):
                  mlp_ratio=4.0, window_size=2, temporal_attention=True, out_tokens=77,
                  out_dim=768, clip_dim=768, dropout=0.0, head_norm=True):
         super().__init__()
-        if num_voxels % patch_size:
-            raise ValueError(f"num_voxels ({num_voxels}) must be a multiple of patch_size ({patch_size})")
-        self.num_patches = num_voxels // patch_size
+        self.num_patches = -(-num_voxels // patch_size)  # a last partial patch is zero-padded
         self.patch_embed = PatchEmbed1D(patch_size, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.register_buffer("pos_embed", sincos_positions(embed_dim, self.num_patches)[None])

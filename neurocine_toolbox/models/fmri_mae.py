@@ -24,8 +24,9 @@ class MaskedReconstruction(BaseOutput):
 
     Attributes
     ----------
-    reconstruction : Tensor ``[N, n_voxels]``
-        The decoder's prediction of every value (visible patches included).
+    reconstruction : Tensor ``[N, n_patches · patch_size]``
+        The decoder's prediction of every value (visible patches included; ``n_voxels`` rounded
+        up to whole patches, the extra values being the encoder's zero padding).
     mask : Tensor ``[N, n_patches]``
         1 where the patch was hidden from the encoder.
     """

@@ -29,7 +29,10 @@ def sincos_positions(dim, n_positions, cls_token=True):
 
 
 class PatchEmbed1D(nn.Module):
-    """Cut ``[N, n_voxels]`` into patches of ``patch_size`` values and embed each as a token."""
+    """Cut ``[N, n_voxels]`` into patches of ``patch_size`` values and embed each as a token.
+
+    A last, incomplete patch is completed with zeros (the store's own padding is zeros too).
+    """
 
     def __init__(self, patch_size, embed_dim):
         super().__init__()
@@ -37,6 +40,9 @@ class PatchEmbed1D(nn.Module):
         self.proj = nn.Conv1d(1, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x):
+        missing = (-x.shape[-1]) % self.patch_size
+        if missing:
+            x = F.pad(x, (0, missing))
         return self.proj(x[:, None, :]).transpose(1, 2)  # [N, n_patches, embed_dim]
 
 

@@ -3,7 +3,7 @@
 Three kinds of name:
 
 - a local folder (a ``save_pretrained`` output): loaded as is;
-- ``tiny-random-clip`` / ``tiny-random-blip``: tiny random models (:mod:`.tiny_pretrained`),
+- ``tiny-clip`` / ``tiny-blip``: tiny models built in code (:mod:`.tiny_pretrained`),
   built once into ``$NEUROCINE_CACHE/tiny/<name>`` (default ``~/.cache/neurocine``);
 - anything else: a Hugging Face id, read from the Hugging Face cache, and downloaded only when
   ``HF_HUB_OFFLINE`` is not set.
@@ -26,7 +26,7 @@ import torch
 from ..errors import NeurocineError
 from .tiny_pretrained import BUILDER_VERSION, CLIP_TEXT_LENGTH, build_tiny_blip, build_tiny_clip
 
-TINY_MODELS = {"tiny-random-clip": build_tiny_clip, "tiny-random-blip": build_tiny_blip}
+TINY_MODELS = {"tiny-clip": build_tiny_clip, "tiny-blip": build_tiny_blip}
 _TINY_MARKER = "neurocine_tiny.json"
 CLIP_LABEL, BLIP_LABEL = "CLIP model", "BLIP captioning model"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
@@ -87,7 +87,7 @@ def build_tiny(name, cache_dir=None):
 
     Parameters
     ----------
-    name : {"tiny-random-clip", "tiny-random-blip"}
+    name : {"tiny-clip", "tiny-blip"}
     cache_dir : Path, optional
         Default :func:`tiny_cache_dir`.
 
@@ -130,7 +130,7 @@ def resolve_pretrained(name, label="model", setting=None):
     Parameters
     ----------
     name : str
-        A local folder, ``tiny-random-clip`` / ``tiny-random-blip``, or a Hugging Face id.
+        A local folder, ``tiny-clip`` / ``tiny-blip``, or a Hugging Face id.
     label : str
         What the model is, for messages (e.g. "CLIP model").
     setting : str, optional
@@ -266,7 +266,7 @@ def load_clip(name, device="cpu", dtype=torch.float32, setting="embedding.clip_m
     ----------
     name : str
         Hugging Face id (e.g. ``openai/clip-vit-large-patch14``), local folder or
-        ``tiny-random-clip``.
+        ``tiny-clip``.
     device : str or torch.device
     dtype : torch.dtype
         float16 on CUDA, float32 on CPU.
@@ -305,7 +305,7 @@ def load_blip(name, device="cpu", dtype=torch.float32, setting="embedding.captio
     ----------
     name : str
         Hugging Face id (e.g. ``Salesforce/blip-image-captioning-large``), local folder or
-        ``tiny-random-blip``.
+        ``tiny-blip``.
     device : str or torch.device
     dtype : torch.dtype
     setting : str

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 #: Bump when the folders built here change, so cached copies are rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 3
 
 #: Token sequence length of CLIP's text encoder (and of Stable Diffusion 1.5's text states).
 CLIP_TEXT_LENGTH = 77
@@ -31,6 +31,8 @@ a magenta ring moving diagonally up and to the right on a dark background
 a cyan cross moving diagonally down and to the left on a dark background
 an orange diamond moving diagonally up and to the left on a dark background
 a white checkerboard moving diagonally down and to the right on a dark background
+a large disc at the top left on a grey background, a small square at the middle centre
+large stripes at the bottom right, small crosses at the top centre and the middle left
 a man riding a horse on the beach
 a woman walking with a dog in the park
 a group of people standing in a room
@@ -121,19 +123,26 @@ def _write_clip_tokenizer_files(folder):
     return vocab
 
 
-def build_tiny_clip(folder, seed=0):
-    """Write a tiny random ``CLIPModel`` with its tokenizer and image processor to ``folder``.
+def build_tiny_clip(folder, seed=0, trained=True):
+    """Write a tiny ``CLIPModel`` with its tokenizer and image processor to ``folder``.
 
     Text: width 32, 2 layers, 77 positions; vision: width 32, 2 layers, 32×32 images in 8×8
     patches; projection dimension 32. Load it with ``CLIPModel.from_pretrained(folder)``,
     ``CLIPTokenizer.from_pretrained(folder)`` and ``CLIPImageProcessor.from_pretrained(folder)``.
+
+    An untrained tiny CLIP embeds all simulated frames almost alike (mean cosine 0.996), which
+    makes a useless contrastive target; so by default it is first trained for 200 steps
+    (about 20 s on 2 CPU cores) on freshly drawn frames of the simulated world
+    (:mod:`neurocine_toolbox.simulate.world_clip`), never on a dataset's own movies.
 
     Parameters
     ----------
     folder : str or Path
         Created if missing; files there are overwritten.
     seed : int
-        Seeds the random weights: the same seed gives the same model.
+        Seeds the weights and the training pairs: the same seed gives the same model.
+    trained : bool
+        Train on the simulated world (default) or keep the random weights.
 
     Returns
     -------
@@ -159,7 +168,13 @@ def build_tiny_clip(folder, seed=0):
         projection_dim=32,
     )
     torch.manual_seed(seed)
-    CLIPModel(config).eval().save_pretrained(folder)
+    model = CLIPModel(config)
+    if trained:
+        from ..simulate.world_clip import train_world_clip
+
+        image_processor = CLIPImageProcessor.from_pretrained(folder)
+        train_world_clip(model, tokenizer, image_processor, n_pairs=2048, steps=200, batch_size=128, seed=seed)
+    model.eval().save_pretrained(folder)
     return folder
 
 

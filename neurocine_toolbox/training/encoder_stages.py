@@ -7,7 +7,9 @@ Each stage reads the training store, trains with :func:`training.loop.run_traini
 import logging
 
 import numpy as np
+from accelerate import PartialState
 import torch
+import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, Dataset
 
 from ..data.dataset import FMRIWindowDataset
@@ -37,9 +39,12 @@ def encoder_kwargs(config, num_voxels):
 
 
 def save_model(model, folder):
-    """``save_pretrained`` into ``folder`` atomically."""
-    with atomic_dir(folder) as tmp:
-        model.save_pretrained(tmp)
+    """``save_pretrained`` into ``folder`` atomically (by the main process; the others wait)."""
+    state = PartialState()
+    if state.is_main_process:
+        with atomic_dir(folder) as tmp:
+            model.save_pretrained(tmp)
+    state.wait_for_everyone()
     return folder
 
 
@@ -64,7 +69,8 @@ def pretrain_step(section, patch_size):
     def step(mae, rows, generator):
         first = mae(rows, generator=generator)
         second = mae(rows, generator=generator)
-        return dc_mae_loss(rows, first, second, patch_size, section["temperature"], weights)
+        target = F.pad(rows, (0, first.reconstruction.shape[1] - rows.shape[1]))  # whole patches
+        return dc_mae_loss(target, first, second, patch_size, section["temperature"], weights)
 
     return step
 

@@ -19,10 +19,11 @@ import sys
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 
 from .._version import __version__
 from ..config import config_to_yaml, load_config
-from ..data.store import store_path
+from ..data.store import open_store, store_path
 from ..errors import NeurocineError
 from ..evaluation.retrieval import encoder_retrieval, format_retrieval
 from ..models.fmri_encoder import FMRIEncoder
@@ -131,40 +132,53 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise NeurocineError(f"unknown stage(s) {', '.join(unknown)} (known: {', '.join(STAGES)})")
+    if "encoder" in stages:  # contrastive training and its evaluation need both splits embedded
+        for path in stores.values():
+            with open_store(path) as store:
+                store.require_embeddings()
     _check_same_config(root, config, force)
     if config["pretrain"]["include_test_fmri"] and "pretrain" in stages:
         log.warning("pretrain.include_test_fmri is set: the TEST split's fMRI enters pre-training; "
                     "this is recorded in provenance.json, and held-out scores are no longer clean")
-    root.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(root / "config.yaml", config_to_yaml(config))
+    # Under `accelerate launch` every process runs this function; only the main one writes.
+    state = PartialState()
+    main = state.is_main_process
+    if not main:
+        log.setLevel(logging.ERROR)  # one voice: the other processes only report errors
     provenance = _provenance(config, stores, command or " ".join(sys.argv))
-    write_text_atomic(root / "provenance.json", json.dumps(provenance, indent=2) + "\n")
+    if main:
+        root.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(root / "config.yaml", config_to_yaml(config))
+        write_text_atomic(root / "provenance.json", json.dumps(provenance, indent=2) + "\n")
 
-    summary = {"root": root, "ran": [], "skipped": [], "retrieval": None}
+    summary = {"root": root, "ran": [], "skipped": [], "retrieval": None, "main_process": main}
     for stage in stages:
         stage_dir = root / stage
         if (stage_dir / "model" / "config.json").is_file() and not force:
             log.info("%s: finished earlier (%s); skipped", stage, stage_dir / "model")
             summary["skipped"].append(stage)
+            if stage == "encoder" and (stage_dir / "retrieval.json").is_file():
+                summary["retrieval"] = json.loads((stage_dir / "retrieval.json").read_text())
             continue
-        if force:
-            shutil.rmtree(stage_dir, ignore_errors=True)
-        stage_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(stage_dir / "provenance.json", json.dumps(provenance, indent=2) + "\n")
+        if main:
+            if force:
+                shutil.rmtree(stage_dir, ignore_errors=True)
+            stage_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(stage_dir / "provenance.json", json.dumps(provenance, indent=2) + "\n")
+        state.wait_for_everyone()
         if stage == "pretrain":
             test = stores["test"] if config["pretrain"]["include_test_fmri"] else None
             pretrain_stage(stage_dir, stores["train"], config,
                            extra_stores=[Path(p) for p in config["pretrain"]["extra_stores"]],
                            test_store=test, resume=resume, progress=progress)
         elif stage == "encoder":
-            from ..data.store import open_store
-
             with open_store(stores["train"]) as store:
                 n_columns = store.fmri.shape[1]
             init = _initial_encoder(config, root, n_columns)
             folder = contrastive_stage(stage_dir, stores["train"], config, init_encoder=init,
                                        resume=resume, progress=progress)
-            summary["retrieval"] = evaluate_encoder(folder, stores["test"], config, stage_dir)
+            if main:
+                summary["retrieval"] = evaluate_encoder(folder, stores["test"], config, stage_dir)
         summary["ran"].append(stage)
     return summary
 
@@ -178,7 +192,14 @@ def evaluate_encoder(model_dir, test_store, config, out_dir):
     result["test_store"] = str(test_store)
     result["test_fmri_in_training"] = bool(config["pretrain"]["include_test_fmri"])
     write_text_atomic(Path(out_dir) / "retrieval.json", json.dumps(result, indent=2) + "\n")
-    for key, label in (("fmri_to_image", "fMRI→image"), ("fmri_to_caption", "fMRI→caption")):
-        for line in format_retrieval(label, result[key]):
-            log.info("%s", line)
     return result
+
+
+def retrieval_lines(result):
+    """The retrieval scores as printed lines (protocol, accuracy, interval, chance, p)."""
+    lines = []
+    for key, label in (("fmri_to_image", "fMRI→image"), ("fmri_to_caption", "fMRI→caption")):
+        lines += format_retrieval(label, result[key])
+    if result.get("test_fmri_in_training"):
+        lines.append("note: the test split's fMRI was used in pre-training (--include-test-fmri-in-pretraining)")
+    return lines

@@ -1,0 +1,157 @@
+"""``neurocine fit`` for the encoder stages: outputs, skipping, provenance, honesty, resume, processes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from neurocine_toolbox.data.embedding import embed_store
+from neurocine_toolbox.data.prep import PrepOptions, prep
+from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
+from neurocine_toolbox.simulate import simulate_dataset
+from neurocine_toolbox.training import encoder_stages, loop
+
+SIM = dict(n_train_segments=2, train_segment_seconds=16, n_test_segments=1, test_segment_seconds=16,
+           test_repeats=2, movie_size=32)
+STORE = "sub-01/func/sub-01_split-{}_desc-neurocine_bold.h5"
+# The tiny preset, shortened: a few steps of small batches.
+QUICK = ["--preset", "tiny", "--set", "pretrain.steps=4", "--set", "pretrain.batch_size=4",
+         "--set", "contrastive.steps=5", "--set", "contrastive.batch_size=4",
+         "--set", "training.checkpoint_every=2", "--set", "training.log_every=1"]
+
+
+@pytest.fixture(scope="module")
+def derivatives(tmp_path_factory):
+    """A small simulated dataset, prepared and embedded (tiny CLIP, ground-truth captions)."""
+    from neurocine_toolbox.config import load_config
+
+    root = simulate_dataset(tmp_path_factory.mktemp("sim") / "bids", seed=0, progress=False, **SIM)
+    prep(root, options=PrepOptions(frame_size=32), progress=False)
+    out = root / "derivatives" / "neurocine"
+    section = dict(load_config("tiny")["embedding"], captions="sidecar")
+    for split in ("train", "test"):
+        embed_store(out / STORE.format(split), section, progress=False)
+    return out
+
+
+def _fit(invoke, derivatives, *args):
+    return invoke(["fit", "--subject", "01", "--derivatives", derivatives, *QUICK, *args])
+
+
+def test_fit_runs_both_stages_and_reports_retrieval_with_chance(invoke, derivatives, caplog):
+    result = _fit(invoke, derivatives, "--name", "full")
+    assert result.exit_code == 0, result.output + result.stderr
+    root = derivatives / "sub-01/models/full"
+    for stage in ("pretrain", "encoder"):
+        assert FMRIEncoder.from_pretrained(root / stage / "model").config.num_voxels == 4192
+        assert f"trained {stage}" in result.stdout
+    assert "starting from the pre-trained encoder" in result.stderr
+    retrieval = json.loads((root / "encoder/retrieval.json").read_text())
+    n = retrieval["fmri_to_image"]["n"]
+    assert retrieval["fmri_to_image"]["top1"]["chance_nominal"] == pytest.approx(1 / n)
+    assert retrieval["fmri_to_image"]["top5"]["chance_nominal"] == pytest.approx(min(1.0, 5 / n))
+    assert "fMRI→image top-1:" in result.stdout and "chance" in result.stdout
+    assert retrieval["test_fmri_in_training"] is False
+    assert json.loads((root / "provenance.json").read_text())["test_fmri_in_training"] is False
+    config = (root / "config.yaml").read_text()
+    assert "steps: 5" in config and "seed: 0" in config
+
+    again = _fit(invoke, derivatives, "--name", "full")
+    assert again.exit_code == 0
+    assert "skipped pretrain" in again.stdout and "skipped encoder" in again.stdout
+    assert "fMRI→image top-1:" in again.stdout  # the stored scores, shown again
+
+    changed = _fit(invoke, derivatives, "--name", "full", "--set", "contrastive.gamma_spa=0.5")
+    assert changed.exit_code == 1
+    assert "different config (differs in: contrastive.gamma_spa)" in changed.stderr
+
+
+def test_test_split_never_reaches_training_unless_asked(invoke, derivatives, monkeypatch):
+    seen = []
+    original = encoder_stages.FMRIRows.__init__
+
+    def spy(self, path):
+        seen.append(os.path.basename(path))
+        original(self, path)
+
+    monkeypatch.setattr(encoder_stages.FMRIRows, "__init__", spy)
+    windows = []  # the stores whose windows the contrastive stage trains on
+    original_run = encoder_stages.run_training
+
+    def spy_run(**kwargs):
+        if isinstance(kwargs["dataset"], encoder_stages.FMRIWindowDataset):
+            windows.append(os.path.basename(kwargs["dataset"].path))
+        return original_run(**kwargs)
+
+    monkeypatch.setattr(encoder_stages, "run_training", spy_run)
+    assert _fit(invoke, derivatives, "--name", "clean").exit_code == 0
+    assert seen == [os.path.basename(STORE.format("train"))]
+    assert windows == [os.path.basename(STORE.format("train"))]
+
+    seen.clear()
+    result = _fit(invoke, derivatives, "--name", "leaky", "--include-test-fmri-in-pretraining")
+    assert result.exit_code == 0, result.stderr
+    assert seen == [os.path.basename(STORE.format(s)) for s in ("train", "test")]
+    assert "warning: pretrain.include_test_fmri is set" in result.stderr
+    root = derivatives / "sub-01/models/leaky"
+    for path in (root / "provenance.json", root / "pretrain/provenance.json", root / "encoder/provenance.json",
+                 root / "encoder/retrieval.json"):
+        assert json.loads(path.read_text())["test_fmri_in_training"] is True, path
+    assert "test split's fMRI was used in pre-training" in result.stdout
+
+
+def test_killed_encoder_stage_resumes_to_the_same_weights(invoke, derivatives, monkeypatch):
+    args = ["--stage", "encoder"]
+    assert _fit(invoke, derivatives, "--name", "straight", *args).exit_code == 0
+
+    original = loop.MetricsLog.write
+
+    def killed_at_step_3(self, row):
+        original(self, row)
+        if row["step"] == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop.MetricsLog, "write", killed_at_step_3)
+    killed = _fit(invoke, derivatives, "--name", "killed", *args)
+    assert killed.exit_code == 130
+    monkeypatch.setattr(loop.MetricsLog, "write", original)
+    stage = derivatives / "sub-01/models/killed/encoder"
+    assert not (stage / "model").exists()  # nothing that looks finished
+    refused = _fit(invoke, derivatives, "--name", "killed", *args)
+    assert refused.exit_code == 1 and "--resume" in refused.stderr
+    assert _fit(invoke, derivatives, "--name", "killed", *args, "--resume").exit_code == 0
+
+    a = FMRIEncoder.from_pretrained(derivatives / "sub-01/models/straight/encoder/model").state_dict()
+    b = FMRIEncoder.from_pretrained(stage / "model").state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_store_without_embeddings_is_one_clear_line(invoke, derivatives, tmp_path):
+    import shutil
+
+    bare = tmp_path / "neurocine"
+    shutil.copytree(derivatives, bare, ignore=shutil.ignore_patterns("models"))
+    prep(derivatives.parent.parent, bare, options=PrepOptions(frame_size=32), progress=False)
+    result = invoke(["fit", "--subject", "01", "--derivatives", bare, *QUICK, "--stage", "encoder"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run `neurocine embed` first" in lines[0]
+
+
+def test_accelerate_launch_with_two_cpu_processes(derivatives):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "-m", "neurocine_toolbox.cli.main", "--quiet", "fit", "--subject", "01",
+               "--derivatives", str(derivatives), *QUICK, "--name", "two-processes"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    root = derivatives / "sub-01/models/two-processes"
+    assert FMRIEncoder.from_pretrained(root / "encoder/model") is not None
+    rows = (root / "encoder/metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5"]  # one writer, every step once
+    assert done.stdout.count("trained encoder") == 1  # only the main process reports
