@@ -58,6 +58,6 @@ setup(
         "einops>=0.7",
     ],
     # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
-    extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel"]},
+    extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel", "tensorboard>=2.10"]},
     entry_points={"console_scripts": ["neurocine=neurocine_toolbox.cli.main:main"]},
 )

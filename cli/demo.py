@@ -8,11 +8,13 @@ import click
 @click.option("--seed", default=0, show_default=True, help="Seed of the simulated dataset.")
 @click.pass_context
 def command(ctx, out_dir, seed):
-    """Simulate a small BIDS dataset in OUT_DIR/bids (default ./demo-output) and prepare it.
+    """Simulate a small BIDS dataset in OUT_DIR/bids (default ./demo-output), prepare it, add
+    captions and CLIP embeddings, and train the fMRI encoder with the CPU-sized `tiny` preset.
 
-    A dataset already simulated there is reused.
+    A dataset already simulated there is reused, and finished training stages are skipped.
     """
     from neurocine_toolbox.demo import run_demo
+    from neurocine_toolbox.training.fit import retrieval_lines
 
     summary = run_demo(out_dir, seed=seed, progress=not ctx.obj.quiet)
     for step, seconds in summary["timings"].items():
@@ -22,3 +24,8 @@ def command(ctx, out_dir, seed):
             f"{info['split']:>5}: {info['n_tr']} TRs x {info['voxels']} voxels "
             f"({info['columns']} columns), frames {info['frames']} from {info['movies']} movies -> {path}"
         )
+    click.echo(f"models: {summary['models']}")
+    if summary["retrieval"]:
+        click.echo("held-out retrieval (test split):")
+        for line in retrieval_lines(summary["retrieval"]):
+            click.echo(f"  {line}")

@@ -107,3 +107,14 @@ def test_a_diverging_loss_stops_with_a_clear_error(tmp_path):
     with pytest.raises(NeurocineError, match="loss became nan at step 0"):
         run_training(stage_dir=tmp_path, model=model, parameters=list(model.parameters()), dataset=_data(),
                      step_fn=nan_step, settings=SETTINGS, training=TRAINING, seed=0, progress=False)
+
+
+def test_tensorboard_logger_writes_every_scalar(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _train(tmp_path / "tb", training=dict(TRAINING, logger="tensorboard"))
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    events.Reload()
+    assert {"loss", "mse", "lr"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("loss")] == list(range(1, 9))
+    assert len(_rows(tmp_path / "tb")) == 8  # metrics.csv is written too

@@ -114,7 +114,7 @@ def checkpoints(folder):
 
 
 class MetricsLog:
-    """``metrics.csv`` (one row per logged step), or TensorBoard events, written by the main process."""
+    """``metrics.csv`` (one row per logged step), plus TensorBoard events if asked; main process only."""
 
     def __init__(self, folder, kind, resume_step, enabled):
         self.enabled = enabled

@@ -1,0 +1,28 @@
+"""``neurocine demo``: simulate → prep → embed → fit on a CPU, and a second run reuses the work."""
+
+import json
+
+from neurocine_toolbox import demo
+
+SMALL = {"n_train_segments": 2, "train_segment_seconds": 16, "n_test_segments": 1,
+         "test_segment_seconds": 16, "test_repeats": 2, "movie_size": 32}
+QUICK = ("pretrain.steps=3", "pretrain.batch_size=4", "contrastive.steps=3", "contrastive.batch_size=4")
+
+
+def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "SIMULATION", SMALL)
+    monkeypatch.setattr(demo, "OVERRIDES", QUICK)
+    out = tmp_path / "demo-output"
+    first = invoke(["demo", out])
+    assert first.exit_code == 0, first.stderr
+    for step in ("simulate:", "prep:", "embed:", "fit:"):
+        assert step in first.stdout
+    assert "held-out retrieval (test split):" in first.stdout and "chance" in first.stdout
+    models = out / "bids/derivatives/neurocine/sub-01/models/tiny"
+    assert (models / "encoder/model/config.json").is_file()
+    assert json.loads((models / "provenance.json").read_text())["command"] == "neurocine demo"
+
+    second = invoke(["--quiet", "demo", out])
+    assert second.exit_code == 0, second.stderr
+    assert "simulate:" not in second.stdout  # the dataset is reused
+    assert "held-out retrieval" in second.stdout  # the finished model's scores, shown again
