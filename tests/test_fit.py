@@ -155,3 +155,33 @@ def test_accelerate_launch_with_two_cpu_processes(derivatives):
     rows = (root / "encoder/metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5"]  # one writer, every step once
     assert done.stdout.count("trained encoder") == 1  # only the main process reports
+
+
+def test_extra_unlabeled_stores_join_pretraining_only(invoke, derivatives, tmp_path, monkeypatch):
+    import shutil
+
+    extra = tmp_path / "other-train.h5"
+    shutil.copy(derivatives / STORE.format("train"), extra)
+    seen = []
+    original = encoder_stages.FMRIRows.__init__
+
+    def spy(self, path):
+        seen.append(str(path))
+        original(self, path)
+
+    monkeypatch.setattr(encoder_stages.FMRIRows, "__init__", spy)
+    result = _fit(invoke, derivatives, "--name", "extra", "--stage", "pretrain",
+                  "--set", f"pretrain.extra_stores=[{extra}]")
+    assert result.exit_code == 0, result.stderr
+    assert seen == [str(derivatives / STORE.format("train")), str(extra)]
+
+    # A store with other voxel columns cannot join: one line, before any training.
+    from neurocine_toolbox.data.prep import PrepOptions, prep
+
+    other = prep(derivatives.parent.parent, tmp_path / "other", progress=False,
+                 options=PrepOptions(frame_size=32, voxels="reliability", reliability_top_n=100))
+    train = next(p for p in other if "split-train" in p.name)
+    bad = _fit(invoke, derivatives, "--name", "extra-bad", "--stage", "pretrain",
+               "--set", f"pretrain.extra_stores=[{train}]")
+    assert bad.exit_code == 1 and "prepare it with the same voxel selection" in bad.stderr
+    assert not (derivatives / "sub-01/models/extra-bad/pretrain/model").exists()
