@@ -55,7 +55,9 @@ def test_fit_runs_both_stages_and_reports_retrieval_with_chance(invoke, derivati
     assert retrieval["fmri_to_image"]["top5"]["chance_nominal"] == pytest.approx(min(1.0, 5 / n))
     assert "fMRI→image top-1:" in result.stdout and "chance" in result.stdout
     assert retrieval["test_fmri_in_training"] is False
-    assert json.loads((root / "provenance.json").read_text())["test_fmri_in_training"] is False
+    provenance = json.loads((root / "provenance.json").read_text())
+    assert provenance["test_fmri_in_training"] is False
+    assert provenance["embedding"]["captions"], "which captions and CLIP made the targets is recorded"
     config = (root / "config.yaml").read_text()
     assert "steps: 5" in config and "seed: 0" in config
 

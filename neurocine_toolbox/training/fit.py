@@ -23,7 +23,7 @@ from accelerate import PartialState
 
 from .._version import __version__
 from ..config import config_to_yaml, load_config
-from ..data.store import open_store, store_path
+from ..data.store import EMBEDDING_ATTR, open_store, store_path
 from ..errors import NeurocineError
 from ..evaluation.retrieval import encoder_retrieval, format_retrieval
 from ..models.fmri_encoder import FMRIEncoder
@@ -62,11 +62,13 @@ def _check_same_config(root, config, force):
 
 def _provenance(config, stores, command):
     uses_test = bool(config["pretrain"]["include_test_fmri"])
+    with open_store(stores["train"]) as store:
+        embedding = store.attrs.get(EMBEDDING_ATTR)  # which captions and CLIP gave the targets
     return {
         "neurocine_version": __version__, "torch_version": torch.__version__,
         "python_version": platform.python_version(), "seed": config["seed"], "preset": config["preset"],
         "stores": {k: str(v) for k, v in stores.items()}, "command": command,
-        "test_fmri_in_training": uses_test,
+        "test_fmri_in_training": uses_test, "embedding": embedding,
     }
 
 
