@@ -1,16 +1,17 @@
-"""``neurocine fit --subject 01 [--stage pretrain|encoder] [--preset NAME | --config FILE]``."""
+"""``neurocine fit --subject 01 [--stage STAGE …] [--preset NAME | --config FILE]``."""
 
 import sys
 
 import click
 
-STAGE_NAMES = ("pretrain", "encoder")
+STAGE_NAMES = ("pretrain", "encoder", "vae", "decoder-text", "decoder-fmri", "decoder")
 
 
 @click.command("fit")
 @click.option("--subject", required=True, help="Subject label (with or without 'sub-').")
 @click.option("--stage", "stages", multiple=True, type=click.Choice(STAGE_NAMES),
-              help="Stage(s) to run (repeatable); default: every stage in order, skipping finished ones.")
+              help="Stage(s) to run (repeatable; 'decoder' is decoder-text then decoder-fmri); "
+                   "default: every stage in order, skipping finished ones.")
 @click.option("--preset", help="A shipped config preset (e.g. tiny, paper-table1-exp4).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="A YAML config file.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
@@ -25,8 +26,10 @@ STAGE_NAMES = ("pretrain", "encoder")
               help="neurocine's derivative folder (default: found from the current folder).")
 @click.pass_context
 def command(ctx, subject, stages, preset, config_path, overrides, name, resume, force, include_test, derivatives):
-    """Train the models of one subject (the fMRI encoder: DC-MAE pre-training, then
-    contrastive fine-tuning with spatial masking and temporal interpolation).
+    """Train the models of one subject: the fMRI encoder (DC-MAE pre-training, then
+    contrastive fine-tuning with spatial masking and temporal interpolation), then the video
+    decoder (a small VAE when none is configured; Stable Diffusion inflated to video, fine-tuned
+    on captions, then on fMRI).
 
     Outputs go to DERIVATIVES/sub-XX/models/NAME/; `accelerate launch` runs it on several GPUs.
     """
@@ -46,6 +49,8 @@ def command(ctx, subject, stages, preset, config_path, overrides, name, resume, 
         click.echo(f"trained {stage}: {summary['root'] / stage / 'model'}")
     for stage in summary["skipped"]:
         click.echo(f"skipped {stage} (finished): {summary['root'] / stage / 'model'}")
+    for stage, why in summary["not_needed"].items():
+        click.echo(f"left out {stage}: {why}")
     if summary["retrieval"]:
         click.echo("held-out retrieval (test split):")
         for line in retrieval_lines(summary["retrieval"]):

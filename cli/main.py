@@ -80,9 +80,9 @@ def cli(ctx, debug, quiet):
 
 
 def _register():
-    from . import convert, demo, embed, fit, prep, simulate
+    from . import convert, decode, demo, embed, fit, prep, simulate
 
-    for module in (simulate, convert, prep, embed, fit, demo):
+    for module in (simulate, convert, prep, embed, fit, decode, demo):
         cli.add_command(module.command)
 
 

@@ -64,3 +64,25 @@ def invoke(cli_runner):
         return cli_runner.invoke(cli, [str(a) for a in args], prog_name="neurocine", **kwargs)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def embedded_derivatives(tmp_path_factory):
+    """A small simulated dataset, prepared (32² frames) and embedded (tiny CLIP, true captions).
+
+    Shared by the training and decoding tests, which write their runs under distinct names.
+    """
+    from neurocine_toolbox.config import load_config
+    from neurocine_toolbox.data.embedding import embed_store
+    from neurocine_toolbox.data.prep import PrepOptions, prep
+    from neurocine_toolbox.simulate import simulate_dataset
+
+    root = simulate_dataset(tmp_path_factory.mktemp("sim") / "bids", seed=0, progress=False,
+                            n_train_segments=2, train_segment_seconds=16, n_test_segments=1,
+                            test_segment_seconds=16, test_repeats=2, movie_size=32)
+    prep(root, options=PrepOptions(frame_size=32), progress=False)
+    out = root / "derivatives" / "neurocine"
+    section = dict(load_config("tiny")["embedding"], captions="sidecar")
+    for split in ("train", "test"):
+        embed_store(out / f"sub-01/func/sub-01_split-{split}_desc-neurocine_bold.h5", section, progress=False)
+    return out

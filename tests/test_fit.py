@@ -1,4 +1,7 @@
-"""``neurocine fit`` for the encoder stages: outputs, skipping, provenance, honesty, resume, processes."""
+"""``neurocine fit``: outputs, skipping, provenance, honesty, resume, several processes.
+
+The encoder stages in detail; the decoder stages' own behaviour is in test_decoder_fit.py.
+"""
 
 import json
 import os
@@ -8,46 +11,41 @@ import sys
 import pytest
 import torch
 
-from neurocine_toolbox.data.embedding import embed_store
 from neurocine_toolbox.data.prep import PrepOptions, prep
 from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
-from neurocine_toolbox.simulate import simulate_dataset
-from neurocine_toolbox.training import encoder_stages, loop
+from neurocine_toolbox.training import decoder_stages, encoder_stages, loop
 
-SIM = dict(n_train_segments=2, train_segment_seconds=16, n_test_segments=1, test_segment_seconds=16,
-           test_repeats=2, movie_size=32)
 STORE = "sub-01/func/sub-01_split-{}_desc-neurocine_bold.h5"
 # The tiny preset, shortened: a few steps of small batches.
 QUICK = ["--preset", "tiny", "--set", "pretrain.steps=4", "--set", "pretrain.batch_size=4",
          "--set", "contrastive.steps=5", "--set", "contrastive.batch_size=4",
+         "--set", "vae.steps=2", "--set", "vae.batch_size=4", "--set", "decoder.resolution=32",
+         "--set", "decoder_text.steps=2", "--set", "decoder_text.batch_size=2",
+         "--set", "decoder_fmri.steps=2", "--set", "decoder_fmri.batch_size=2",
+         "--set", "sampling.num_inference_steps=2", "--set", "sampling.batch_size=3",
          "--set", "training.checkpoint_every=2", "--set", "training.log_every=1"]
+ENCODER = ["--stage", "pretrain", "--stage", "encoder"]
 
 
 @pytest.fixture(scope="module")
-def derivatives(tmp_path_factory):
-    """A small simulated dataset, prepared and embedded (tiny CLIP, ground-truth captions)."""
-    from neurocine_toolbox.config import load_config
-
-    root = simulate_dataset(tmp_path_factory.mktemp("sim") / "bids", seed=0, progress=False, **SIM)
-    prep(root, options=PrepOptions(frame_size=32), progress=False)
-    out = root / "derivatives" / "neurocine"
-    section = dict(load_config("tiny")["embedding"], captions="sidecar")
-    for split in ("train", "test"):
-        embed_store(out / STORE.format(split), section, progress=False)
-    return out
+def derivatives(embedded_derivatives):
+    return embedded_derivatives
 
 
 def _fit(invoke, derivatives, *args):
     return invoke(["fit", "--subject", "01", "--derivatives", derivatives, *QUICK, *args])
 
 
-def test_fit_runs_both_stages_and_reports_retrieval_with_chance(invoke, derivatives, caplog):
+def test_fit_runs_every_stage_and_reports_retrieval_with_chance(invoke, derivatives, caplog):
     result = _fit(invoke, derivatives, "--name", "full")
     assert result.exit_code == 0, result.output + result.stderr
     root = derivatives / "sub-01/models/full"
     for stage in ("pretrain", "encoder"):
         assert FMRIEncoder.from_pretrained(root / stage / "model").config.num_voxels == 4192
+    for stage in ("pretrain", "encoder", "vae", "decoder-text", "decoder-fmri"):
         assert f"trained {stage}" in result.stdout
+    assert (root / "decoder-fmri/model/model_index.json").is_file()
+    assert (root / "latents-train.safetensors").is_file()
     assert "starting from the pre-trained encoder" in result.stderr
     retrieval = json.loads((root / "encoder/retrieval.json").read_text())
     n = retrieval["fmri_to_image"]["n"]
@@ -63,7 +61,8 @@ def test_fit_runs_both_stages_and_reports_retrieval_with_chance(invoke, derivati
 
     again = _fit(invoke, derivatives, "--name", "full")
     assert again.exit_code == 0
-    assert "skipped pretrain" in again.stdout and "skipped encoder" in again.stdout
+    assert all(f"skipped {stage}" in again.stdout for stage in ("pretrain", "encoder", "vae", "decoder-fmri"))
+    assert "trained" not in again.stdout
     assert "fMRI→image top-1:" in again.stdout  # the stored scores, shown again
 
     changed = _fit(invoke, derivatives, "--name", "full", "--set", "contrastive.gamma_spa=0.5")
@@ -89,12 +88,25 @@ def test_test_split_never_reaches_training_unless_asked(invoke, derivatives, mon
         return original_run(**kwargs)
 
     monkeypatch.setattr(encoder_stages, "run_training", spy_run)
+    decoder_reads = []  # every store the decoder stages open, directly or through their datasets
+    for name in ("open_store", "mean_training_window"):
+        function = getattr(decoder_stages, name)
+        monkeypatch.setattr(decoder_stages, name,
+                            lambda path, *a, _f=function, **k: decoder_reads.append(os.path.basename(path)) or _f(path, *a, **k))
+    original_clips = decoder_stages.ClipDataset.__init__
+
+    def spy_clips(self, path, *args, **kwargs):
+        decoder_reads.append(os.path.basename(path))
+        original_clips(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(decoder_stages.ClipDataset, "__init__", spy_clips)
     assert _fit(invoke, derivatives, "--name", "clean").exit_code == 0
     assert seen == [os.path.basename(STORE.format("train"))]
     assert windows == [os.path.basename(STORE.format("train"))]
+    assert len(decoder_reads) >= 5 and set(decoder_reads) == {os.path.basename(STORE.format("train"))}
 
     seen.clear()
-    result = _fit(invoke, derivatives, "--name", "leaky", "--include-test-fmri-in-pretraining")
+    result = _fit(invoke, derivatives, "--name", "leaky", *ENCODER, "--include-test-fmri-in-pretraining")
     assert result.exit_code == 0, result.stderr
     assert seen == [os.path.basename(STORE.format(s)) for s in ("train", "test")]
     assert "warning: pretrain.include_test_fmri is set" in result.stderr
@@ -157,6 +169,19 @@ def test_accelerate_launch_with_two_cpu_processes(derivatives):
     rows = (root / "encoder/metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5"]  # one writer, every step once
     assert done.stdout.count("trained encoder") == 1  # only the main process reports
+    rows = (root / "decoder-fmri/metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+    assert done.stdout.count("trained decoder-fmri") == 1
+
+    # Decoding shares the batches of windows among the processes; the main one writes the summary.
+    command = [*command[:command.index("fit")], "decode", "--subject", "01", "--derivatives", str(derivatives),
+               "--name", "two-processes", "--limit", "7"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = root / "decoded-test"
+    assert sorted(p.name for p in (out / "clips").glob("*.npy")) == [f"clip-{i:04d}.npy" for i in range(7)]
+    assert json.loads((out / "decode.json").read_text())["n_clips"] == 7
+    assert done.stdout.count("decoded 7 clips") == 1
 
 
 def test_extra_unlabeled_stores_join_pretraining_only(invoke, derivatives, tmp_path, monkeypatch):

@@ -106,13 +106,14 @@ def load_config(preset=None, path=None, overrides=()):
             raise NeurocineError("config file not found", path)
         user = _read_yaml(path.read_text(), path)
         base = user.pop("base", None)
+        recorded = user.pop("preset", None)  # a run's resolved config.yaml: values already merged
         preset = preset or base
     if preset is not None:
         _merge(config, _preset(preset), f"preset {preset}")
     _merge(config, user, path)
     for text in overrides:
         _merge(config, parse_override(text), "override")
-    config["preset"] = preset
+    config["preset"] = preset if preset is not None else (recorded if path is not None else None)
     return config
 
 

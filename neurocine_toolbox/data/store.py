@@ -267,6 +267,12 @@ class Store:
         return out
 
     @property
+    def distinct_frames(self):
+        """The frame sets on disk, uint8 ``[n_frame_rows, frames_per_tr, H, W, 3]`` (h5py dataset;
+        ``frame_rows[i]`` is TR row ``i``'s)."""
+        return self._file["frames"]
+
+    @property
     def n_frame_rows(self):
         """Distinct frame sets on disk (fewer than TR rows when viewings share them)."""
         return int(self._file["frames"].shape[0])

@@ -6,11 +6,11 @@ Classes are dealt as successive shuffled decks, so every class appears about equ
 and no class follows itself.
 """
 
-from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 
+from ..data.video_writing import mp4_writer
 from .drawing import Clip, draw_clip
 from .features import frame_features
 
@@ -103,27 +103,13 @@ def write_movie(path, clips, config):
     ndarray, float32 ``[n_frames, n_features]``
         Features of the frames as drawn, before compression (:mod:`.features`).
     """
-    import av
-
     size, fps = config.movie_size, config.fps
     feats = []
-    with av.open(str(path), mode="w") as container:
-        # With x264's macroblock-tree rate control on, identical frames gave different
-        # bitstreams from run to run (seen with PyAV 18 at small sizes); without it, and on
-        # one thread, the same seed gives the same bytes.
-        stream = container.add_stream("libx264", rate=Fraction(fps),
-                                      options={"crf": "18", "x264-params": "mbtree=0"})
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.codec_context.thread_count = 1
+    with mp4_writer(path, fps, size, size) as write:
         for clip in clips:
             for frames in draw_clip(clip, size, fps):
                 feats.append(frame_features(frames, clip, config.n_classes, config.grid))
                 for frame in frames:
-                    video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
-                    for packet in stream.encode(video_frame):
-                        container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+                    write(frame)
     return np.concatenate(feats, axis=0)
 

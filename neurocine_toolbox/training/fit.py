@@ -7,6 +7,10 @@ Outputs, per subject and run name (the preset or config file name, or ``--name``
         provenance.json      versions, inputs, and whether test fMRI entered training
         pretrain/            DC-MAE: checkpoints/, metrics.csv, model/ (the encoder)
         encoder/             contrastive fine-tuning: …, model/, retrieval.json
+        vae/                 a small AutoencoderKL (only when no pretrained VAE is configured)
+        latents-train.safetensors   the training clips' latents, cached once per VAE
+        decoder-text/        stage A: model/ (the video UNet)
+        decoder-fmri/        stage B: model/ (the whole NeuroCinePipeline)
 
 A stage is finished when its ``model/`` folder exists (it is renamed into place when complete).
 """
@@ -28,11 +32,15 @@ from ..errors import NeurocineError
 from ..evaluation.retrieval import encoder_retrieval, format_retrieval
 from ..models.fmri_encoder import FMRIEncoder
 from ..utils.atomic import write_text_atomic
+from .decoder_stages import decoder_fmri_stage, decoder_text_stage, vae_stage
 from .encoder_stages import contrastive_stage, encoder_kwargs, pretrain_stage
 
 log = logging.getLogger("neurocine")
 
-STAGES = ("pretrain", "encoder")
+STAGES = ("pretrain", "encoder", "vae", "decoder-text", "decoder-fmri")
+DECODER_STAGES = ("vae", "decoder-text", "decoder-fmri")
+#: Names that stand for several stages.
+STAGE_GROUPS = {"decoder": ("decoder-text", "decoder-fmri")}
 
 
 def _flatten(tree, prefix=""):
@@ -90,6 +98,31 @@ def _initial_encoder(config, root, num_voxels):
     return None
 
 
+def _plan_stages(stages, config):
+    """The stages to run, in order, and those left out because the config makes them unnecessary.
+
+    Checks now (before any training) that the Stable Diffusion weights the decoder stages need
+    can be loaded offline.
+    """
+    from ..models.diffusion_components import require_stable_diffusion, vae_location
+
+    explicit = stages is not None
+    stages = list(STAGES) if stages is None else [s for name in stages for s in STAGE_GROUPS.get(name, (name,))]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise NeurocineError(f"unknown stage(s) {', '.join(unknown)} (known: {', '.join(STAGES)}, decoder)")
+    stages = [s for s in STAGES if s in stages]  # the order of the flow, whatever the order asked
+    not_needed = {}
+    if config["encoder"]["init_from"] and "pretrain" in stages and not explicit:
+        not_needed["pretrain"] = f"encoder.init_from is {config['encoder']['init_from']}"
+    if any(s in stages for s in DECODER_STAGES):
+        require_stable_diffusion(config["decoder"]["pretrained"])
+        found = vae_location(config)
+        if found is not None and "vae" in stages:
+            not_needed["vae"] = f"a pretrained VAE is configured: {'/'.join(p for p in found if p)}"
+    return [s for s in stages if s not in not_needed], not_needed
+
+
 def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None, overrides=(), name=None,
         resume=False, force=False, progress=True, command=None):
     """Train a subject's models.
@@ -101,8 +134,9 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
     subject : str
         Label, with or without ``sub-``.
     stages : sequence of str, optional
-        Stages to run, in order (default: all; ``pretrain`` is skipped when ``encoder.init_from``
-        names a checkpoint).
+        Stages to run (default: all, in order: pretrain, encoder, vae, decoder-text, decoder-fmri;
+        ``decoder`` stands for the last two). ``pretrain`` is left out when ``encoder.init_from``
+        names a checkpoint, ``vae`` when a pretrained VAE is configured.
     preset, config_path, overrides
         As :func:`neurocine_toolbox.config.load_config`.
     name : str, optional
@@ -118,7 +152,7 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
     Returns
     -------
     dict
-        ``{"root": Path, "ran": [...], "skipped": [...], "retrieval": dict or None}``
+        ``{"root": Path, "ran": [...], "skipped": [...], "not_needed": {stage: why}, "retrieval": dict or None}``
     """
     config = load_config(preset, config_path, overrides)
     subject = subject.removeprefix("sub-")
@@ -129,15 +163,14 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
             raise NeurocineError(f"no {split} store for sub-{subject}; run neurocine prep first", path)
     name = name or config["preset"] or (Path(config_path).stem if config_path else "custom")
     root = derivatives_dir / f"sub-{subject}" / "models" / name
-    if stages is None:
-        stages = [s for s in STAGES if not (s == "pretrain" and config["encoder"]["init_from"])]
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise NeurocineError(f"unknown stage(s) {', '.join(unknown)} (known: {', '.join(STAGES)})")
+    stages, not_needed = _plan_stages(stages, config)
     if "encoder" in stages:  # contrastive training and its evaluation need both splits embedded
         for path in stores.values():
             with open_store(path) as store:
                 store.require_embeddings()
+    if "decoder-text" in stages:
+        with open_store(stores["train"]) as store:
+            store.require_embeddings()
     _check_same_config(root, config, force)
     if config["pretrain"]["include_test_fmri"] and "pretrain" in stages:
         log.warning("pretrain.include_test_fmri is set: the TEST split's fMRI enters pre-training; "
@@ -153,10 +186,13 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
         write_text_atomic(root / "config.yaml", config_to_yaml(config))
         write_text_atomic(root / "provenance.json", json.dumps(provenance, indent=2) + "\n")
 
-    summary = {"root": root, "ran": [], "skipped": [], "retrieval": None, "main_process": main}
+    summary = {"root": root, "ran": [], "skipped": [], "not_needed": not_needed, "retrieval": None,
+               "main_process": main}
+    for stage in not_needed:
+        log.info("%s: not needed (%s)", stage, not_needed[stage])
     for stage in stages:
         stage_dir = root / stage
-        if (stage_dir / "model" / "config.json").is_file() and not force:
+        if (stage_dir / "model").is_dir() and not force:
             log.info("%s: finished earlier (%s); skipped", stage, stage_dir / "model")
             summary["skipped"].append(stage)
             if stage == "encoder" and (stage_dir / "retrieval.json").is_file():
@@ -181,6 +217,12 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
                                        resume=resume, progress=progress)
             if main:
                 summary["retrieval"] = evaluate_encoder(folder, stores["test"], config, stage_dir)
+        elif stage == "vae":
+            vae_stage(stage_dir, stores["train"], config, resume=resume, progress=progress)
+        elif stage == "decoder-text":
+            decoder_text_stage(stage_dir, root, stores["train"], config, resume=resume, progress=progress)
+        elif stage == "decoder-fmri":
+            decoder_fmri_stage(stage_dir, root, stores["train"], config, resume=resume, progress=progress)
         summary["ran"].append(stage)
     return summary
 

@@ -109,3 +109,40 @@ def encoder_contrastive_loss(embeds, embeds_spa, embeds_tem, text, image, settin
             total = total + weight * loss
             parts[name] = loss.item()
     return total, parts
+
+
+def diffusion_target(prediction_type, latents, noise, alphas_cumprod, timesteps):
+    """What the UNet learns to predict: the noise (``epsilon``) or the velocity (``v_prediction``).
+
+    Parameters
+    ----------
+    prediction_type : {"epsilon", "v_prediction"}
+        The scheduler's (Stable Diffusion 1.5: epsilon).
+    latents, noise : Tensor ``[B, C, F, h, w]``
+    alphas_cumprod : Tensor ``[T]``
+    timesteps : LongTensor ``[B]``
+
+    Returns
+    -------
+    Tensor like ``latents``
+    """
+    if prediction_type == "epsilon":
+        return noise
+    if prediction_type == "v_prediction":
+        alpha = alphas_cumprod.to(latents.device)[timesteps].to(latents.dtype)
+        shape = (-1,) + (1,) * (latents.ndim - 1)
+        return alpha.sqrt().view(shape) * noise - (1 - alpha).sqrt().view(shape) * latents
+    raise ValueError(f"unknown prediction type '{prediction_type}'")
+
+
+def vae_loss(reconstruction, target, kl, kl_weight):
+    """Pixel MSE plus a small KL term (the autoencoder stays close to a Gaussian latent).
+
+    Returns
+    -------
+    loss : Tensor
+    parts : dict of float
+    """
+    mse = F.mse_loss(reconstruction.float(), target.float())
+    kl = kl.float().mean()
+    return mse + kl_weight * kl, {"mse": mse.item(), "kl": kl.item()}

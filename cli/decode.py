@@ -1,0 +1,37 @@
+"""``neurocine decode --subject 01 [--split test] [--name RUN]``."""
+
+import sys
+
+import click
+
+
+@click.command("decode")
+@click.option("--subject", required=True, help="Subject label (with or without 'sub-').")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
+              help="Which store's windows to decode.")
+@click.option("--name", help="Run folder under sub-XX/models/ (default: the only one with a trained pipeline).")
+@click.option("--set", "overrides", multiple=True, metavar="sampling.KEY=VALUE",
+              help="Override a sampling setting (repeatable), e.g. --set sampling.num_inference_steps=50.")
+@click.option("--limit", type=click.IntRange(min=1), help="Decode only the first N windows.")
+@click.option("--derivatives", type=click.Path(file_okay=False),
+              help="neurocine's derivative folder (default: found from the current folder).")
+@click.pass_context
+def command(ctx, subject, split, name, overrides, limit, derivatives):
+    """Decode video clips from the fMRI windows of a split with a trained NeuroCine pipeline.
+
+    Writes per-clip mp4, truth|decoded gif and frames, one frames.npz of all clips, and
+    decode.json to sub-XX/models/NAME/decoded-SPLIT/; resumes where an earlier run stopped.
+    `accelerate launch` shares the windows among several GPUs.
+    """
+    from neurocine_toolbox.bids.paths import find_derivatives_dir
+    from neurocine_toolbox.pipelines.decode_split import decode_split, ssim_lines
+
+    summary = decode_split(find_derivatives_dir(derivatives), subject, name=name, split=split,
+                           overrides=overrides, progress=not ctx.obj.quiet, limit=limit,
+                           command=" ".join(["neurocine", *sys.argv[1:]]))
+    if not summary["main_process"]:
+        return
+    click.echo(f"decoded {summary['decoded']} clips ({summary['skipped']} done earlier): {summary['out_dir']}")
+    if summary["ssim"]:
+        for line in ssim_lines(summary["ssim"]):
+            click.echo(f"  {line}")

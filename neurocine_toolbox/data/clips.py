@@ -1,0 +1,104 @@
+"""Video clips for the decoder: the frames of one TR, paired with an fMRI window and a caption.
+
+A clip is the frames shown during the first TR of a window (paper: 6 frames at 3 fps, one TR),
+resized to the decoder's resolution; the fMRI is the window ``{v_{t+lag}, …, v_{t+lag+w−1}}``
+(:class:`~neurocine_toolbox.data.dataset.FMRIWindowDataset`).
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from ..errors import NeurocineError
+from .dataset import window_starts
+from .store import open_store
+
+
+def clip_frame_indices(frames_per_tr, frames):
+    """Which of a TR's stored frames make a clip of ``frames`` frames (evenly spread)."""
+    if frames > frames_per_tr:
+        raise NeurocineError(f"clips of {frames} frames need at least {frames} stored frames per TR, "
+                             f"the store has {frames_per_tr} (prep --frames-per-tr)")
+    return np.linspace(0, frames_per_tr - 1, frames).round().astype(int)
+
+
+def frames_to_tensor(frames, resolution):
+    """uint8 frames ``[..., H, W, 3]`` → float ``[..., 3, R, R]`` in [−1, 1] (antialiased resize)."""
+    frames = torch.as_tensor(np.asarray(frames))
+    lead = frames.shape[:-3]
+    x = frames.reshape(-1, *frames.shape[-3:]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    if x.shape[-1] != resolution or x.shape[-2] != resolution:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp(-1, 1).reshape(*lead, 3, resolution, resolution)
+
+
+def tensor_to_frames(x):
+    """Float ``[..., 3, H, W]`` in [−1, 1] → uint8 ``[..., H, W, 3]``."""
+    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.movedim(-3, -1).cpu().numpy()
+
+
+def mean_training_window(path, window, lag=0):
+    """The mean fMRI window of a store ``[w, V]``: the negative input of classifier-free guidance.
+
+    Computed from the *training* store's windows (DESIGN.md, scientific honesty).
+    """
+    with open_store(path) as store:
+        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        fmri = np.asarray(store.fmri, np.float64)
+    return np.stack([fmri[starts + lag + k].mean(axis=0) for k in range(window)]).astype(np.float32)
+
+
+class ClipDataset(Dataset):
+    """fMRI windows with the clip of their first TR, its caption's text states, or cached latents.
+
+    Parameters
+    ----------
+    path : str or Path
+        A store file.
+    window, lag : int
+        As :class:`~neurocine_toolbox.data.dataset.FMRIWindowDataset`.
+    frames : int
+        Frames per clip, evenly spread over the TR's stored frames.
+    resolution : int
+        Frames are resized to ``resolution`` × ``resolution``.
+    latents : Tensor ``[n_frame_rows, C, F, h, w]``, optional
+        Latents of every stored clip (:func:`~neurocine_toolbox.training.decoder_stages.cache_latents`):
+        items then carry ``latents`` instead of ``pixels``.
+    with_text : bool
+        Also return ``text_states`` ``[77, d]`` (needs ``neurocine embed``).
+    """
+
+    def __init__(self, path, window=2, lag=0, frames=6, resolution=256, latents=None, with_text=True):
+        self.path, self.window, self.lag = path, window, lag
+        self.resolution, self.latents, self.with_text = resolution, latents, with_text
+        with open_store(path) as store:
+            self.starts = window_starts(store.runs, store.tr_in_run, window, lag)
+            self.frame_index = clip_frame_indices(store.frames_per_tr, frames)
+            if with_text:
+                store.require_embeddings()
+        self._store = None
+
+    def __len__(self):
+        return len(self.starts)
+
+    def __getitem__(self, index):
+        if self._store is None:
+            self._store = open_store(self.path)
+        store = self._store
+        t = int(self.starts[index])
+        item = {"fmri": torch.from_numpy(np.asarray(store.fmri[t + self.lag: t + self.lag + self.window], np.float32)),
+                "row": t}
+        if self.latents is not None:
+            item["latents"] = self.latents[int(store.frame_rows[t])].float()
+        else:
+            item["pixels"] = frames_to_tensor(store.frames[t][self.frame_index], self.resolution)
+        if self.with_text:
+            item["text_states"] = torch.from_numpy(np.asarray(store.clip_text_states[t], np.float32))
+        return item
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_store"] = None
+        return state

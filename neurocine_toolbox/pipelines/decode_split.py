@@ -1,0 +1,194 @@
+"""``neurocine decode``: every window of a split through the trained pipeline, to files.
+
+Outputs, in the run folder (``sub-XX/models/<name>/``)::
+
+    decoded-<split>/
+        clips/clip-0000.mp4                      the decoded clip (H.264, the store's frame rate)
+        clips/clip-0000_truth-vs-decoded.gif     truth | decoded, side by side (as peers publish)
+        clips/clip-0000.npy                      the decoded frames, uint8 [F, H, W, 3]
+        frames.npz                               all clips: decoded, truth, rows, stimulus, time
+        decode.json                              settings, provenance, SSIM own vs. shuffled truth
+
+Windows are decoded in fixed batches; a batch whose clips all exist is skipped, so an
+interrupted run resumes where it stopped and gives the same frames. Each clip's noise comes from
+its own generator seeded by ``(seed, clip)``. Under ``accelerate launch`` the batches are
+shared among the processes; the main process writes the summary files.
+"""
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import PartialState
+
+from .._version import __version__
+from ..config import load_config
+from ..data.clips import clip_frame_indices, frames_to_tensor, mean_training_window, tensor_to_frames
+from ..data.dataset import window_starts
+from ..data.store import open_store, store_path
+from ..data.video_writing import side_by_side, write_gif, write_mp4
+from ..errors import NeurocineError
+from ..evaluation.clip_similarity import clip_ssim_matrix, format_own_vs_shuffled, own_vs_shuffled
+from ..training.loop import step_seed
+from ..utils.atomic import atomic_path, write_text_atomic
+from ..utils.progress import progress_bar
+
+log = logging.getLogger("neurocine")
+
+PIPELINE_STAGE = "decoder-fmri"
+
+
+def find_run(derivatives_dir, subject, name=None):
+    """The run folder ``sub-XX/models/<name>`` holding a trained pipeline (the only one if no name)."""
+    models = Path(derivatives_dir) / f"sub-{subject}" / "models"
+    if name:
+        root = models / name
+    else:
+        runs = sorted(p.parent.parent for p in models.glob(f"*/{PIPELINE_STAGE}/model"))
+        if len(runs) != 1:
+            found = ", ".join(p.name for p in runs) or "none"
+            raise NeurocineError(f"choose the run to decode with --name (trained pipelines: {found})", models)
+        root = runs[0]
+    if not (root / PIPELINE_STAGE / "model" / "model_index.json").is_file():
+        raise NeurocineError(f"holds no trained pipeline; run `neurocine fit --subject {subject}` first", root)
+    return root
+
+
+def clip_path(out_dir, index, suffix):
+    return Path(out_dir) / "clips" / f"clip-{index:04d}{suffix}"
+
+
+def _write_clip(out_dir, index, decoded, truth, fps):
+    """The clip's frames, mp4 and comparison gif; the .npy last (it marks the clip as done)."""
+    with atomic_path(clip_path(out_dir, index, ".mp4")) as tmp:
+        write_mp4(tmp, decoded, fps)
+    with atomic_path(clip_path(out_dir, index, "_truth-vs-decoded.gif")) as tmp:
+        write_gif(tmp, side_by_side(truth, decoded), fps)
+    with atomic_path(clip_path(out_dir, index, ".npy")) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, decoded)
+
+
+def _negative(config, stores, window, lag):
+    choice = config["sampling"]["negative"]
+    if choice == "train_mean":
+        return mean_training_window(stores["train"], window, lag)
+    if choice == "test_mean":
+        log.warning("sampling.negative is test_mean (MinD-Video's choice): the guidance negative is the mean "
+                    "TEST fMRI; this is recorded in decode.json and the scores are not clean held-out ones")
+        return mean_training_window(stores["test"], window, lag)
+    raise NeurocineError(f"sampling.negative must be train_mean or test_mean, not '{choice}'")
+
+
+def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides=(), progress=True,
+                 limit=None, command=None):
+    """Decode every window of a split with a run's trained pipeline.
+
+    Parameters
+    ----------
+    derivatives_dir : Path
+    subject : str
+    name : str, optional
+        Run folder under ``sub-XX/models`` (default: the only one with a trained pipeline).
+    split : {"test", "train"}
+    overrides : sequence of str
+        ``sampling.*`` settings (e.g. ``sampling.num_inference_steps=50``) over the run's config.
+    progress : bool
+    limit : int, optional
+        Decode only the first ``limit`` windows (a quick look).
+    command : str, optional
+        For provenance.
+
+    Returns
+    -------
+    dict
+        ``{"out_dir", "n_clips", "decoded", "skipped", "ssim" (or None), "main_process"}``
+    """
+    from . import NeuroCinePipeline
+
+    subject = subject.removeprefix("sub-")
+    root = find_run(derivatives_dir, subject, name)
+    bad = [o for o in overrides if not o.startswith("sampling.")]
+    if bad:
+        raise NeurocineError(f"decode takes sampling.* settings only, not {', '.join(bad)}")
+    config = load_config(path=root / "config.yaml", overrides=overrides)
+    stores = {s: store_path(derivatives_dir, subject, s) for s in ("train", split)}
+    for path in stores.values():
+        if not path.is_file():
+            raise NeurocineError("store not found; run neurocine prep first", path)
+    window, lag = config["data"]["window"], config["data"]["lag"]
+    decoder, sampling = config["decoder"], config["sampling"]
+    with open_store(stores[split]) as store:
+        starts = window_starts(store.runs, store.tr_in_run, window, lag)[:limit]
+        frame_index = clip_frame_indices(store.frames_per_tr, decoder["frames"])
+        fps = store.fps
+        fmri = np.stack([store.fmri[t + lag: t + lag + window] for t in starts]).astype(np.float32)
+        truth = tensor_to_frames(frames_to_tensor(store.frames[starts][:, frame_index], decoder["resolution"]))
+        info = {"rows": starts, "stimulus": store.stimulus[starts], "stimulus_time": store.stimulus_time[starts]}
+    negative = _negative(config, stores, window, lag)
+
+    out_dir = root / f"decoded-{split}"
+    state = PartialState()
+    if state.is_main_process:
+        (out_dir / "clips").mkdir(parents=True, exist_ok=True)
+    state.wait_for_everyone()
+    batch = int(sampling["batch_size"])
+    batches = [list(range(i, min(i + batch, len(starts)))) for i in range(0, len(starts), batch)]
+    todo = [b for b in batches if not all(clip_path(out_dir, i, ".npy").is_file() for i in b)]
+    skipped = len(starts) - sum(len(b) for b in todo)
+    if skipped:
+        log.info("decode: %d of %d clips decoded earlier; skipped", skipped, len(starts))
+
+    pipeline = NeuroCinePipeline.from_pretrained(root / PIPELINE_STAGE / "model").to(state.device)
+    pipeline.set_progress_bar_config(disable=True)
+    seed = int(config["seed"])
+    mine = todo[state.process_index::state.num_processes]
+    bar = progress_bar(total=sum(len(b) for b in mine), desc=f"decode {split}", unit="clip",
+                       enabled=progress and state.is_main_process)
+    for clips in mine:
+        generators = [torch.Generator().manual_seed(step_seed(seed, i, 6)) for i in clips]
+        frames = pipeline(fmri[clips], num_inference_steps=int(sampling["num_inference_steps"]),
+                          guidance_scale=float(sampling["guidance_scale"]), beta=float(decoder["beta"]),
+                          generator=generators, negative_fmri=negative, num_frames=int(decoder["frames"]),
+                          height=int(decoder["resolution"]), width=int(decoder["resolution"]),
+                          eta=float(sampling["eta"])).frames
+        for i, clip in zip(clips, frames):
+            _write_clip(out_dir, i, clip, truth[i], fps)
+        bar.update(len(clips))
+    bar.close()
+    state.wait_for_everyone()
+
+    summary = {"out_dir": out_dir, "n_clips": len(starts), "decoded": len(starts) - skipped, "skipped": skipped,
+               "ssim": None, "main_process": state.is_main_process}
+    if not state.is_main_process:
+        return summary
+    decoded = np.stack([np.load(clip_path(out_dir, i, ".npy")) for i in range(len(starts))])
+    with atomic_path(out_dir / "frames.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, decoded=decoded, truth=truth, **info)
+    if len(starts) >= 2:
+        summary["ssim"] = own_vs_shuffled(clip_ssim_matrix(decoded, truth), seed=seed)
+    record = {
+        "neurocine_version": __version__, "command": command or " ".join(sys.argv), "run": str(root),
+        "split": split, "store": str(stores[split]), "n_clips": len(starts), "sampling": sampling,
+        "beta": decoder["beta"], "frames": decoder["frames"], "resolution": decoder["resolution"], "seed": seed,
+        "negative": sampling["negative"], "test_fmri_in_guidance": sampling["negative"] == "test_mean",
+        "ssim_own_vs_shuffled": summary["ssim"],
+    }
+    write_text_atomic(out_dir / "decode.json", json.dumps(record, indent=2, default=_json_default) + "\n")
+    return summary
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def ssim_lines(result):
+    """The printed summary of :func:`own_vs_shuffled`."""
+    return [result["protocol"], format_own_vs_shuffled(result),
+            f"clips closer to their own truth than to the others' on average: {result['closer_to_own']:.0%}"]

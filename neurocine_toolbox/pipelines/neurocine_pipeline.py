@@ -1,0 +1,144 @@
+"""``NeuroCinePipeline``: a diffusers pipeline from fMRI windows to video clips.
+
+Steps, named as in the method: :meth:`~NeuroCinePipeline.check_inputs`,
+:meth:`~NeuroCinePipeline.encode_fmri` (the fMRI encoder's states replace the text encoder's;
+classifier-free guidance against a negative fMRI window), :meth:`~NeuroCinePipeline.prepare_latents`
+(dependent prior noise, eq. 7), the denoising loop, :meth:`~NeuroCinePipeline.decode_latents`.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+from einops import rearrange
+
+from ..models.fmri_encoder import FMRIEncoder  # noqa: F401  (diffusers loads only imported modules' classes)
+from ..models.prior_noise import dependent_noise
+from ..models.video_unet import VideoUNet  # noqa: F401
+
+
+@dataclass
+class NeuroCinePipelineOutput(BaseOutput):
+    """``frames``: uint8 ``[N, F, H, W, 3]`` (``output_type="np"``) or float ``[N, F, 3, H, W]`` in [0, 1] (``"pt"``)."""
+
+    frames: object = None
+
+
+class NeuroCinePipeline(DiffusionPipeline):
+    """Decode video clips from fMRI windows.
+
+    Parameters
+    ----------
+    vae : diffusers.AutoencoderKL
+    unet : neurocine_toolbox.models.video_unet.VideoUNet
+    scheduler : a diffusers scheduler (DDIM for the paper's sampling)
+    fmri_encoder : neurocine_toolbox.models.fmri_encoder.FMRIEncoder
+    """
+
+    model_cpu_offload_seq = "fmri_encoder->unet->vae"
+
+    def __init__(self, vae, unet, scheduler, fmri_encoder):
+        super().__init__()
+        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, fmri_encoder=fmri_encoder)
+
+    @property
+    def vae_scale_factor(self):
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def check_inputs(self, fmri_windows, negative_fmri, num_frames, height, width):
+        """Return the windows (and negative) as float tensors ``[N, w, V]``, or raise ValueError."""
+        windows = torch.as_tensor(np.asarray(fmri_windows) if not torch.is_tensor(fmri_windows) else fmri_windows)
+        windows = self.fmri_encoder.check_input(windows.float())
+        if not torch.isfinite(windows).all():
+            raise ValueError("the fMRI windows contain NaN or infinite values")
+        if negative_fmri is None:
+            negative = torch.zeros_like(windows[:1])
+        else:
+            negative = torch.as_tensor(np.asarray(negative_fmri) if not torch.is_tensor(negative_fmri) else negative_fmri)
+            negative = self.fmri_encoder.check_input(negative.float().reshape(-1, *windows.shape[1:]))
+        if num_frames < 1 or num_frames > self.unet.config.max_frames:
+            raise ValueError(f"num_frames must be 1 … {self.unet.config.max_frames}, not {num_frames}")
+        factor = self.vae_scale_factor
+        if height % factor or width % factor:
+            raise ValueError(f"height and width must be multiples of {factor}, not {height}×{width}")
+        return windows, negative
+
+    def encode_fmri(self, windows, negative, do_guidance):
+        """Conditioning states ``[N, 77, D]`` (negatives first when guiding, as diffusers does)."""
+        device = self._execution_device
+        dtype = self.unet.dtype
+        states = self.fmri_encoder(windows.to(device, self.fmri_encoder.dtype)).text_states
+        if do_guidance:
+            negative_states = self.fmri_encoder(negative.to(device, self.fmri_encoder.dtype)).text_states
+            negative_states = negative_states.expand(states.shape[0], -1, -1) if len(negative_states) == 1 else negative_states
+            states = torch.cat([negative_states, states])
+        return states.to(dtype)
+
+    def prepare_latents(self, batch, num_frames, height, width, beta, generator):
+        """Starting latents ``[N, C, F, h, w]``: dependent prior noise scaled for the scheduler."""
+        factor = self.vae_scale_factor
+        shape = (batch, self.unet.in_channels, num_frames, height // factor, width // factor)
+        latents = dependent_noise(shape, beta, generator, device=self._execution_device, dtype=self.unet.dtype)
+        return latents * self.scheduler.init_noise_sigma
+
+    def decode_latents(self, latents, chunk=16):
+        """Frames in [0, 1], float ``[N, F, 3, H, W]``."""
+        frames = latents.shape[2]
+        flat = rearrange(latents, "n c f h w -> (n f) c h w") / self.vae.config.scaling_factor
+        images = torch.cat([self.vae.decode(part.to(self.vae.dtype)).sample for part in flat.split(chunk)])
+        images = (images.float() / 2 + 0.5).clamp(0, 1)
+        return rearrange(images, "(n f) c h w -> n f c h w", f=frames)
+
+    @torch.no_grad()
+    def __call__(self, fmri_windows, num_inference_steps=200, guidance_scale=12.5, beta=0.25, generator=None,
+                 negative_fmri=None, num_frames=6, height=None, width=None, eta=0.0, output_type="np"):
+        """Decode one clip per fMRI window.
+
+        Parameters
+        ----------
+        fmri_windows : array or Tensor ``[N, w, V]``
+        num_inference_steps : int
+            Paper (MinD-Video's released settings): DDIM, 200.
+        guidance_scale : float
+            Classifier-free guidance (12.5); 1 turns it off.
+        beta : float
+            Dependent prior noise (eq. 7); 0 gives i.i.d. noise.
+        generator : torch.Generator or list of torch.Generator, optional
+            One per window makes each clip independent of how windows are batched.
+        negative_fmri : array or Tensor ``[w, V]`` or ``[N, w, V]``, optional
+            The unconditional input of guidance: the mean *training* fMRI window (``neurocine
+            decode`` passes it). Zeros when not given (the per-run z-scored data's mean).
+        num_frames : int
+        height, width : int, optional
+            Default: the UNet's sample size times the VAE's factor.
+        eta : float
+            DDIM's η (0: deterministic).
+        output_type : {"np", "pt"}
+
+        Returns
+        -------
+        NeuroCinePipelineOutput
+        """
+        height = height or self.unet.unet.config.sample_size * self.vae_scale_factor
+        width = width or self.unet.unet.config.sample_size * self.vae_scale_factor
+        windows, negative = self.check_inputs(fmri_windows, negative_fmri, num_frames, height, width)
+        do_guidance = guidance_scale > 1.0
+        states = self.encode_fmri(windows, negative, do_guidance)
+        latents = self.prepare_latents(len(windows), num_frames, height, width, beta, generator)
+        self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
+        extra = {"eta": eta} if "eta" in self.scheduler.step.__code__.co_varnames else {}
+        for t in self.progress_bar(self.scheduler.timesteps):
+            model_input = torch.cat([latents] * 2) if do_guidance else latents
+            model_input = self.scheduler.scale_model_input(model_input, t)
+            noise = self.unet(model_input, t, states).sample
+            if do_guidance:
+                uncond, cond = noise.chunk(2)
+                noise = uncond + guidance_scale * (cond - uncond)
+            latents = self.scheduler.step(noise, t, latents, **extra).prev_sample
+        frames = self.decode_latents(latents)
+        self.maybe_free_model_hooks()
+        if output_type == "np":
+            frames = (frames.permute(0, 1, 3, 4, 2) * 255).round().to(torch.uint8).cpu().numpy()
+        return NeuroCinePipelineOutput(frames=frames)

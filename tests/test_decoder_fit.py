@@ -1,0 +1,131 @@
+"""The decoder stages and ``neurocine decode`` on a small simulated dataset (tiny preset, shortened)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurocine_toolbox.models.video_unet import VideoUNet
+from neurocine_toolbox.training import loop
+
+QUICK = ["--preset", "tiny", "--set", "pretrain.steps=2", "--set", "pretrain.batch_size=4",
+         "--set", "contrastive.steps=2", "--set", "contrastive.batch_size=4",
+         "--set", "vae.steps=3", "--set", "vae.batch_size=4", "--set", "decoder.resolution=32",
+         "--set", "decoder_text.steps=4", "--set", "decoder_text.batch_size=2",
+         "--set", "decoder_fmri.steps=3", "--set", "decoder_fmri.batch_size=2",
+         "--set", "sampling.num_inference_steps=2", "--set", "sampling.batch_size=3",
+         "--set", "training.checkpoint_every=2", "--set", "training.log_every=1"]
+
+
+def _fit(invoke, derivatives, *args):
+    return invoke(["fit", "--subject", "01", "--derivatives", derivatives, *QUICK, *args])
+
+
+def _decode(invoke, derivatives, *args):
+    return invoke(["decode", "--subject", "01", "--derivatives", derivatives, *args])
+
+
+@pytest.fixture(scope="module")
+def trained(embedded_derivatives):
+    """One run, "dec", with every stage trained (a few steps each)."""
+    from neurocine_toolbox.training.fit import fit
+
+    overrides = [QUICK[i + 1] for i, arg in enumerate(QUICK) if arg == "--set"]
+    fit(embedded_derivatives, "01", preset="tiny", overrides=overrides, name="dec", progress=False)
+    return embedded_derivatives
+
+
+def test_killed_decoder_stage_resumes_to_the_same_weights(invoke, trained, monkeypatch):
+    vae = trained / "sub-01/models/dec/vae/model"  # a trained VAE, configured: stage A alone
+    args = ["--stage", "decoder-text", "--set", f"decoder.vae={vae}"]
+    assert _fit(invoke, trained, "--name", "dec-straight", *args).exit_code == 0
+
+    original = loop.MetricsLog.write
+
+    def killed_at_step_3(self, row):
+        original(self, row)
+        if row["step"] == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop.MetricsLog, "write", killed_at_step_3)
+    assert _fit(invoke, trained, "--name", "dec-killed", *args).exit_code == 130
+    monkeypatch.setattr(loop.MetricsLog, "write", original)
+    stage = trained / "sub-01/models/dec-killed/decoder-text"
+    assert not (stage / "model").exists()
+    assert _fit(invoke, trained, "--name", "dec-killed", *args, "--resume").exit_code == 0
+
+    a = VideoUNet.from_pretrained(trained / "sub-01/models/dec-straight/decoder-text/model").state_dict()
+    b = VideoUNet.from_pretrained(stage / "model").state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_configured_vae_leaves_the_vae_stage_out(invoke, trained):
+    vae = trained / "sub-01/models/dec/vae/model"
+    result = _fit(invoke, trained, "--name", "with-vae", "--stage", "vae", "--set", f"decoder.vae={vae}")
+    assert result.exit_code == 0, result.stderr
+    assert "left out vae: a pretrained VAE is configured" in result.stdout
+    assert not (trained / "sub-01/models/with-vae/vae").exists()
+
+
+def test_missing_stable_diffusion_weights_are_one_line_before_any_training(invoke, trained, tmp_path):
+    absent = _fit(invoke, trained, "--name", "no-sd", "--stage", "decoder",
+                  "--set", "decoder.pretrained=some-lab/not-cached-diffusion")
+    assert absent.exit_code == 1
+    lines = absent.stderr.strip().splitlines()
+    assert len(lines) == 1 and "some-lab/not-cached-diffusion" in lines[0] and "hf download" in lines[0]
+    (tmp_path / "empty").mkdir()
+    empty = _fit(invoke, trained, "--name", "no-sd", "--stage", "decoder", "--set", f"decoder.pretrained={tmp_path / 'empty'}")
+    assert empty.exit_code == 1 and "has no unet/config.json" in empty.stderr
+    assert not (trained / "sub-01/models/no-sd/decoder-text").exists()
+
+
+def test_stage_b_needs_the_encoder_and_stage_a(invoke, trained):
+    result = _fit(invoke, trained, "--name", "b-alone", "--stage", "decoder-fmri",
+                  "--set", f"decoder.vae={trained / 'sub-01/models/dec/vae/model'}")
+    assert result.exit_code == 1
+    assert "run `neurocine fit --stage decoder-text` first" in result.stderr
+
+
+def test_decode_writes_clips_gifs_frames_and_ssim_against_shuffled_truth(invoke, trained):
+    result = _decode(invoke, trained, "--name", "dec")
+    assert result.exit_code == 0, result.stderr
+    out = trained / "sub-01/models/dec/decoded-test"
+    frames = np.load(out / "frames.npz")
+    n = len(frames["rows"])
+    assert frames["decoded"].shape == frames["truth"].shape == (n, 6, 32, 32, 3)
+    assert len(list((out / "clips").glob("*.mp4"))) == n
+    assert len(list((out / "clips").glob("*_truth-vs-decoded.gif"))) == n
+    record = json.loads((out / "decode.json").read_text())
+    assert record["negative"] == "train_mean" and record["test_fmri_in_guidance"] is False
+    ssim = record["ssim_own_vs_shuffled"]
+    assert ssim["n"] == n and set(ssim) >= {"own", "shuffled", "difference", "p_value"}
+    assert "SSIM to own truth" in result.stdout and "to other clips' truth" in result.stdout
+    assert "MinD-Video protocol" in result.stdout
+    # The truth is the test store's frames of each window's first TR (the clip the fMRI follows).
+    from neurocine_toolbox.data.store import open_store
+
+    with open_store(trained / "sub-01/func/sub-01_split-test_desc-neurocine_bold.h5") as store:
+        assert np.array_equal(frames["truth"][0], store.frames[int(frames["rows"][0])])
+
+
+def test_decode_resumes_and_gives_the_same_frames(invoke, trained):
+    out = trained / "sub-01/models/dec/decoded-test"
+    if not (out / "frames.npz").is_file():
+        assert _decode(invoke, trained, "--name", "dec").exit_code == 0
+    before = np.load(out / "frames.npz")["decoded"]
+    n = len(before)
+    (out / "clips/clip-0004.npy").unlink()  # clip 4 is in the second batch of 3: clips 3 … 5
+    redone = min(3, n - 3)
+    result = _decode(invoke, trained, "--name", "dec")
+    assert result.exit_code == 0, result.stderr
+    assert f"decoded {redone} clips ({n - redone} done earlier)" in result.stdout
+    assert np.array_equal(np.load(out / "frames.npz")["decoded"], before)
+
+
+def test_decode_without_a_trained_pipeline_is_one_line(invoke, trained):
+    result = _decode(invoke, trained, "--name", "no-such-run")
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "run `neurocine fit --subject 01` first" in result.stderr
+    bad = _decode(invoke, trained, "--name", "dec", "--set", "decoder.beta=0.5")
+    assert bad.exit_code == 1 and "sampling.* settings only" in bad.stderr
