@@ -13,10 +13,11 @@ import click
 @click.option("--set", "overrides", multiple=True, metavar="sampling.KEY=VALUE",
               help="Override a sampling setting (repeatable), e.g. --set sampling.num_inference_steps=50.")
 @click.option("--limit", type=click.IntRange(min=1), help="Decode only the first N windows.")
+@click.option("--force", is_flag=True, help="Decode every clip again (after changing settings or retraining).")
 @click.option("--derivatives", type=click.Path(file_okay=False),
               help="neurocine's derivative folder (default: found from the current folder).")
 @click.pass_context
-def command(ctx, subject, split, name, overrides, limit, derivatives):
+def command(ctx, subject, split, name, overrides, limit, force, derivatives):
     """Decode video clips from the fMRI windows of a split with a trained NeuroCine pipeline.
 
     Writes per-clip mp4, truth|decoded gif and frames, one frames.npz of all clips, and
@@ -27,7 +28,7 @@ def command(ctx, subject, split, name, overrides, limit, derivatives):
     from neurocine_toolbox.pipelines.decode_split import decode_split, ssim_lines
 
     summary = decode_split(find_derivatives_dir(derivatives), subject, name=name, split=split,
-                           overrides=overrides, progress=not ctx.obj.quiet, limit=limit,
+                           overrides=overrides, progress=not ctx.obj.quiet, limit=limit, force=force,
                            command=" ".join(["neurocine", *sys.argv[1:]]))
     if not summary["main_process"]:
         return

@@ -9,11 +9,13 @@ import click
 @click.pass_context
 def command(ctx, out_dir, seed):
     """Simulate a small BIDS dataset in OUT_DIR/bids (default ./demo-output), prepare it, add
-    captions and CLIP embeddings, and train the fMRI encoder with the CPU-sized `tiny` preset.
+    captions and CLIP embeddings, train the fMRI encoder and the video decoder with the CPU-sized
+    `tiny` preset, and decode the test split.
 
-    A dataset already simulated there is reused, and finished training stages are skipped.
+    A dataset already simulated there is reused; finished training stages and decoded clips are skipped.
     """
     from neurocine_toolbox.demo import run_demo
+    from neurocine_toolbox.pipelines.decode_split import ssim_lines
     from neurocine_toolbox.training.fit import retrieval_lines
 
     summary = run_demo(out_dir, seed=seed, progress=not ctx.obj.quiet)
@@ -28,4 +30,9 @@ def command(ctx, out_dir, seed):
     if summary["retrieval"]:
         click.echo("held-out retrieval (test split):")
         for line in retrieval_lines(summary["retrieval"]):
+            click.echo(f"  {line}")
+    decoded = summary["decoded"]
+    click.echo(f"decoded test clips: {decoded['out_dir']}")
+    if decoded["ssim"]:
+        for line in ssim_lines(decoded["ssim"]):
             click.echo(f"  {line}")

@@ -1,9 +1,11 @@
 """The embedded default job: a small synthetic dataset taken through every stage that exists.
 
-Today: ``simulate`` → ``prep`` (voxels chosen by test–retest reliability) → ``embed`` → ``fit`` (the encoder: DC-MAE pre-training and
-contrastive fine-tuning, then held-out retrieval), all with the CPU-sized ``tiny`` preset. Later
-stages (decode, evaluate, attention-report) join as they land, so ``neurocine demo`` always shows
-the whole toolbox working on a CPU.
+Today: ``simulate`` → ``prep`` (voxels chosen by test–retest reliability) → ``embed`` → ``fit``
+(the encoder: DC-MAE pre-training and contrastive fine-tuning, then held-out retrieval; the
+decoder: a small VAE, the video UNet on captions, then on fMRI) → ``decode`` (the test split,
+scored against shuffled truth), all with the CPU-sized ``tiny`` preset. Later stages (evaluate,
+attention-report) join as they land, so ``neurocine demo`` always shows the whole toolbox working
+on a CPU.
 """
 
 import logging
@@ -15,6 +17,7 @@ from .data.embedding import embed_stores
 from .data.prep import PrepOptions, prep
 from .data.store import open_store
 from .errors import NeurocineError
+from .pipelines.decode_split import decode_split
 from .simulate import simulate_dataset
 from .training.fit import fit
 
@@ -33,7 +36,7 @@ PREP = PrepOptions(voxels="reliability", reliability_top_n=4500)
 
 
 def run_demo(out_dir="demo-output", seed=0, progress=True):
-    """Simulate a small dataset (if not there yet), prepare and embed it, train the encoder.
+    """Simulate a small dataset (if not there yet), prepare and embed it, train, decode the test split.
 
     Parameters
     ----------
@@ -48,7 +51,8 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
     Returns
     -------
     dict
-        What was done: paths, timings (s), the shapes of the stores and the retrieval scores.
+        What was done: paths, timings (s), the shapes of the stores, the retrieval scores and
+        the decoding summary (:func:`~neurocine_toolbox.pipelines.decode_split.decode_split`).
     """
     bids = Path(out_dir) / "bids"
     timings = {}
@@ -75,8 +79,13 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
                   progress=progress, command="neurocine demo")
     timings["fit"] = time.perf_counter() - start
 
+    start = time.perf_counter()
+    decoded = decode_split(bids / "derivatives" / "neurocine", "01", name=trained["root"].name,
+                           progress=progress, command="neurocine demo")
+    timings["decode"] = time.perf_counter() - start
+
     summary = {"bids": bids, "stores": {}, "timings": timings, "models": trained["root"],
-               "retrieval": trained["retrieval"]}
+               "retrieval": trained["retrieval"], "decoded": decoded}
     for path in stores:
         with open_store(path) as store:
             summary["stores"][path] = {

@@ -122,6 +122,13 @@ def test_decode_resumes_and_gives_the_same_frames(invoke, trained):
     assert f"decoded {redone} clips ({n - redone} done earlier)" in result.stdout
     assert np.array_equal(np.load(out / "frames.npz")["decoded"], before)
 
+    # Clips of other settings are never mixed with earlier ones.
+    other = _decode(invoke, trained, "--name", "dec", "--set", "sampling.guidance_scale=1.5")
+    assert other.exit_code == 1 and "differs in: sampling" in other.stderr and "--force" in other.stderr
+    forced = _decode(invoke, trained, "--name", "dec", "--set", "sampling.guidance_scale=1.5", "--force")
+    assert forced.exit_code == 0 and f"decoded {n} clips (0 done earlier)" in forced.stdout
+    assert not np.array_equal(np.load(out / "frames.npz")["decoded"], before)
+
 
 def test_decode_without_a_trained_pipeline_is_one_line(invoke, trained):
     result = _decode(invoke, trained, "--name", "no-such-run")

@@ -1,4 +1,4 @@
-"""``neurocine demo``: simulate → prep → embed → fit on a CPU, and a second run reuses the work."""
+"""``neurocine demo``: simulate → prep → embed → fit → decode on a CPU, and a second run reuses the work."""
 
 import json
 
@@ -6,7 +6,10 @@ from neurocine_toolbox import demo
 
 SMALL = {"n_train_segments": 2, "train_segment_seconds": 16, "n_test_segments": 1,
          "test_segment_seconds": 16, "test_repeats": 2, "movie_size": 32}
-QUICK = ("pretrain.steps=3", "pretrain.batch_size=4", "contrastive.steps=3", "contrastive.batch_size=4")
+QUICK = ("pretrain.steps=3", "pretrain.batch_size=4", "contrastive.steps=3", "contrastive.batch_size=4",
+         "vae.steps=2", "vae.batch_size=4", "decoder.resolution=32", "decoder_text.steps=2",
+         "decoder_text.batch_size=2", "decoder_fmri.steps=2", "decoder_fmri.batch_size=2",
+         "sampling.num_inference_steps=2", "sampling.batch_size=8")
 
 
 def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):
@@ -15,11 +18,13 @@ def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):
     out = tmp_path / "demo-output"
     first = invoke(["demo", out])
     assert first.exit_code == 0, first.stderr
-    for step in ("simulate:", "prep:", "embed:", "fit:"):
+    for step in ("simulate:", "prep:", "embed:", "fit:", "decode:"):
         assert step in first.stdout
+    assert "SSIM to own truth" in first.stdout
     assert "held-out retrieval (test split):" in first.stdout and "chance" in first.stdout
     models = out / "bids/derivatives/neurocine/sub-01/models/tiny"
     assert (models / "encoder/model/config.json").is_file()
+    assert (models / "decoded-test/frames.npz").is_file()
     assert json.loads((models / "provenance.json").read_text())["command"] == "neurocine demo"
 
     second = invoke(["--quiet", "demo", out])

@@ -8,15 +8,19 @@ Outputs, in the run folder (``sub-XX/models/<name>/``)::
         clips/clip-0000.npy                      the decoded frames, uint8 [F, H, W, 3]
         frames.npz                               all clips: decoded, truth, rows, stimulus, time
         decode.json                              settings, provenance, SSIM own vs. shuffled truth
+        settings.json                            what the clips depend on (checked when resuming)
 
 Windows are decoded in fixed batches; a batch whose clips all exist is skipped, so an
-interrupted run resumes where it stopped and gives the same frames. Each clip's noise comes from
+interrupted run resumes where it stopped and gives the same frames. Clips decoded with other
+settings, or by a pipeline trained since, are never mixed in: the command stops (``--force``). Each clip's noise comes from
 its own generator seeded by ``(seed, clip)``. Under ``accelerate launch`` the batches are
 shared among the processes; the main process writes the summary files.
 """
 
+import contextlib
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -72,6 +76,31 @@ def _write_clip(out_dir, index, decoded, truth, fps):
             np.save(f, decoded)
 
 
+def _check_settings(out_dir, settings, force):
+    path = Path(out_dir) / "settings.json"
+    if force or not path.is_file():
+        return
+    before = json.loads(path.read_text())
+    differ = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+    if differ:
+        raise NeurocineError(f"holds clips decoded with other settings or another pipeline (differs in: "
+                             f"{', '.join(differ)}); add --force to decode them again", out_dir)
+
+
+@contextlib.contextmanager
+def _quiet_diffusers():
+    """No loading bars from diffusers (neurocine shows its own progress)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    enabled = diffusers_logging.is_progress_bar_enabled()
+    diffusers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            diffusers_logging.enable_progress_bar()
+
+
 def _negative(config, stores, window, lag):
     choice = config["sampling"]["negative"]
     if choice == "train_mean":
@@ -84,7 +113,7 @@ def _negative(config, stores, window, lag):
 
 
 def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides=(), progress=True,
-                 limit=None, command=None):
+                 limit=None, force=False, command=None):
     """Decode every window of a split with a run's trained pipeline.
 
     Parameters
@@ -99,6 +128,8 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     progress : bool
     limit : int, optional
         Decode only the first ``limit`` windows (a quick look).
+    force : bool
+        Decode every clip again (needed when the settings or the pipeline changed since).
     command : str, optional
         For provenance.
 
@@ -121,6 +152,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
             raise NeurocineError("store not found; run neurocine prep first", path)
     window, lag = config["data"]["window"], config["data"]["lag"]
     decoder, sampling = config["decoder"], config["sampling"]
+    batch = int(sampling["batch_size"])
     with open_store(stores[split]) as store:
         starts = window_starts(store.runs, store.tr_in_run, window, lag)[:limit]
         frame_index = clip_frame_indices(store.frames_per_tr, decoder["frames"])
@@ -131,18 +163,27 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     negative = _negative(config, stores, window, lag)
 
     out_dir = root / f"decoded-{split}"
+    pipeline_dir = root / PIPELINE_STAGE / "model"
+    # What the clips depend on: clips decoded otherwise are never mixed with new ones.
+    settings = {"sampling": {k: v for k, v in sampling.items() if k != "batch_size"}, "batch_size": batch,
+                "beta": decoder["beta"], "frames": decoder["frames"], "resolution": decoder["resolution"],
+                "seed": int(config["seed"]), "pipeline_mtime_ns": pipeline_dir.stat().st_mtime_ns}
+    _check_settings(out_dir, settings, force)
     state = PartialState()
     if state.is_main_process:
+        if force:
+            shutil.rmtree(out_dir / "clips", ignore_errors=True)
         (out_dir / "clips").mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out_dir / "settings.json", json.dumps(settings, indent=2) + "\n")
     state.wait_for_everyone()
-    batch = int(sampling["batch_size"])
     batches = [list(range(i, min(i + batch, len(starts)))) for i in range(0, len(starts), batch)]
     todo = [b for b in batches if not all(clip_path(out_dir, i, ".npy").is_file() for i in b)]
     skipped = len(starts) - sum(len(b) for b in todo)
     if skipped:
         log.info("decode: %d of %d clips decoded earlier; skipped", skipped, len(starts))
 
-    pipeline = NeuroCinePipeline.from_pretrained(root / PIPELINE_STAGE / "model").to(state.device)
+    with _quiet_diffusers():
+        pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir).to(state.device)
     pipeline.set_progress_bar_config(disable=True)
     seed = int(config["seed"])
     mine = todo[state.process_index::state.num_processes]
