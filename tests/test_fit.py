@@ -175,13 +175,13 @@ def test_accelerate_launch_with_two_cpu_processes(derivatives):
 
     # Decoding shares the batches of windows among the processes; the main one writes the summary.
     command = [*command[:command.index("fit")], "decode", "--subject", "01", "--derivatives", str(derivatives),
-               "--name", "two-processes", "--limit", "7"]
+               "--name", "two-processes", "--limit", "4"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     out = root / "decoded-test"
-    assert sorted(p.name for p in (out / "clips").glob("*.npy")) == [f"clip-{i:04d}.npy" for i in range(7)]
-    assert json.loads((out / "decode.json").read_text())["n_clips"] == 7
-    assert done.stdout.count("decoded 7 clips") == 1
+    assert sorted(p.name for p in (out / "clips").glob("*.npy")) == [f"clip-{i:04d}.npy" for i in range(4)]
+    assert json.loads((out / "decode.json").read_text())["n_clips"] == 4
+    assert done.stdout.count("decoded 4 clips") == 1
 
 
 def test_extra_unlabeled_stores_join_pretraining_only(invoke, derivatives, tmp_path, monkeypatch):
