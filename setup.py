@@ -56,6 +56,7 @@ setup(
         "diffusers>=0.33",
         "accelerate>=0.30",
         "einops>=0.7",
+        "scikit-image>=0.22",
     ],
     # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
     extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel", "tensorboard>=2.10"]},
