@@ -43,7 +43,9 @@ def write_mp4(path, frames, fps):
 
 def side_by_side(left, right, gap=2):
     """Two clips ``[F, H, W, 3]`` next to each other with a black gap: ``[F, H, 2W + gap, 3]``."""
-    spacer = np.zeros((*left.shape[:2], gap, 3), np.uint8)
+    if left.shape != right.shape:
+        raise ValueError(f"clips of different shapes cannot be shown side by side: {left.shape}, {right.shape}")
+    spacer = np.zeros((*left.shape[:2], gap, 3), left.dtype)
     return np.concatenate([left, spacer, right], axis=2)
 
 
