@@ -51,7 +51,7 @@ def mean_training_window(path, window, lag=0):
 
 
 class ClipDataset(Dataset):
-    """fMRI windows with the clip of their first TR, its caption's text states, or cached latents.
+    """fMRI windows with the latents of their first TR's clip and its caption's text states.
 
     Parameters
     ----------
@@ -59,23 +59,20 @@ class ClipDataset(Dataset):
         A store file.
     window, lag : int
         As :class:`~neurocine_toolbox.data.dataset.FMRIWindowDataset`.
-    frames : int
-        Frames per clip, evenly spread over the TR's stored frames.
-    resolution : int
-        Frames are resized to ``resolution`` × ``resolution``.
-    latents : Tensor ``[n_frame_rows, C, F, h, w]``, optional
-        Latents of every stored clip (:func:`~neurocine_toolbox.training.decoder_stages.cache_latents`):
-        items then carry ``latents`` instead of ``pixels``.
+    latents : Tensor ``[n_frame_rows, C, F, h, w]``
+        Latents of every stored clip (:func:`~neurocine_toolbox.training.decoder_stages.cached_latents`),
+        indexed by the store's frame rows.
     with_text : bool
         Also return ``text_states`` ``[77, d]`` (needs ``neurocine embed``).
     """
 
-    def __init__(self, path, window=2, lag=0, frames=6, resolution=256, latents=None, with_text=True):
+    def __init__(self, path, latents, window=2, lag=0, with_text=True):
         self.path, self.window, self.lag = path, window, lag
-        self.resolution, self.latents, self.with_text = resolution, latents, with_text
+        self.latents, self.with_text = latents, with_text
         with open_store(path) as store:
             self.starts = window_starts(store.runs, store.tr_in_run, window, lag)
-            self.frame_index = clip_frame_indices(store.frames_per_tr, frames)
+            if len(latents) != store.n_frame_rows:
+                raise NeurocineError(f"{len(latents)} cached clip latents for {store.n_frame_rows} stored clips", path)
             if with_text:
                 store.require_embeddings()
         self._store = None
@@ -90,10 +87,7 @@ class ClipDataset(Dataset):
         t = int(self.starts[index])
         item = {"fmri": torch.from_numpy(np.asarray(store.fmri[t + self.lag: t + self.lag + self.window], np.float32)),
                 "row": t}
-        if self.latents is not None:
-            item["latents"] = self.latents[int(store.frame_rows[t])].float()
-        else:
-            item["pixels"] = frames_to_tensor(store.frames[t][self.frame_index], self.resolution)
+        item["latents"] = self.latents[int(store.frame_rows[t])].float()
         if self.with_text:
             item["text_states"] = torch.from_numpy(np.asarray(store.clip_text_states[t], np.float32))
         return item

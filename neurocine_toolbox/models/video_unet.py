@@ -132,10 +132,6 @@ class VideoUNet(ModelMixin, ConfigMixin):
         out = rearrange(out, "(b f) c h w -> b c f h w", f=frames)
         return VideoUNetOutput(out) if return_dict else (out,)
 
-    def trainable_parameter_names(self, patterns):
-        """Names of the parameters that the patterns select (see :func:`select_parameters`)."""
-        return [name for name, _ in select_parameters(self, patterns)]
-
 
 def inflate(unet, context, temporal_conv=True, temporal_attention=True, sparse_causal=True, max_frames=32):
     """Adapt a ``UNet2DConditionModel`` to clips, in place (see :mod:`.video_layers`).

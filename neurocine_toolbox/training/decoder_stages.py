@@ -287,8 +287,7 @@ def decoder_text_stage(stage_dir, root, train_store, config, *, resume=False, pr
     vae, vae_name = _vae_for(config, root)
     latents = cached_latents(root, vae.to(_device()).eval(), vae_name, train_store, config, progress)
     del vae
-    dataset = ClipDataset(train_store, config["data"]["window"], config["data"]["lag"], config["decoder"]["frames"],
-                          config["decoder"]["resolution"], latents=latents, with_text=True)
+    dataset = ClipDataset(train_store, latents, config["data"]["window"], config["data"]["lag"], with_text=True)
     scheduler = load_noise_scheduler(config["decoder"]["pretrained"])
     parameters = _select(unet, section["trainable"], "decoder_text")
     unet, _ = run_training(stage_dir=stage_dir, model=unet, parameters=parameters, dataset=dataset,
@@ -326,8 +325,7 @@ def decoder_fmri_stage(stage_dir, root, train_store, config, *, resume=False, pr
     latents = cached_latents(root, vae.to(_device()).eval(), vae_name, train_store, config, progress)
     window, lag = config["data"]["window"], config["data"]["lag"]
     negative = torch.from_numpy(mean_training_window(train_store, window, lag))
-    dataset = ClipDataset(train_store, window, lag, config["decoder"]["frames"], config["decoder"]["resolution"],
-                          latents=latents, with_text=False)
+    dataset = ClipDataset(train_store, latents, window, lag, with_text=False)
     model = FMRIConditionedUNet(unet, encoder)
     parameters = _select(unet, section["trainable"], "decoder_fmri")
     encoder.requires_grad_(bool(section["train_encoder"]))
