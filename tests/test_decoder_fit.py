@@ -11,6 +11,7 @@ from neurocine_toolbox.training import loop
 
 QUICK = ["--preset", "tiny", "--set", "pretrain.steps=2", "--set", "pretrain.batch_size=4",
          "--set", "contrastive.steps=2", "--set", "contrastive.batch_size=4",
+         "--set", "decoder.pretrained=tiny-sd-random",  # random UNet, no VAE: the vae stage runs
          "--set", "vae.steps=3", "--set", "vae.batch_size=4", "--set", "decoder.resolution=32",
          "--set", "decoder_text.steps=4", "--set", "decoder_text.batch_size=2",
          "--set", "decoder_fmri.steps=3", "--set", "decoder_fmri.batch_size=2",

@@ -7,7 +7,7 @@ from neurocine_toolbox import demo
 SMALL = {"n_train_segments": 2, "train_segment_seconds": 16, "n_test_segments": 1,
          "test_segment_seconds": 16, "test_repeats": 2, "movie_size": 32}
 QUICK = ("pretrain.steps=3", "pretrain.batch_size=4", "contrastive.steps=3", "contrastive.batch_size=4",
-         "vae.steps=2", "vae.batch_size=4", "decoder.resolution=32", "decoder_text.steps=2",
+         "decoder.pretrained=tiny-sd-random", "vae.steps=2", "vae.batch_size=4", "decoder_text.steps=2",
          "decoder_text.batch_size=2", "decoder_fmri.steps=2", "decoder_fmri.batch_size=2",
          "sampling.num_inference_steps=2", "sampling.batch_size=8")
 

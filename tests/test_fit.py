@@ -19,6 +19,7 @@ STORE = "sub-01/func/sub-01_split-{}_desc-neurocine_bold.h5"
 # The tiny preset, shortened: a few steps of small batches.
 QUICK = ["--preset", "tiny", "--set", "pretrain.steps=4", "--set", "pretrain.batch_size=4",
          "--set", "contrastive.steps=5", "--set", "contrastive.batch_size=4",
+         "--set", "decoder.pretrained=tiny-sd-random",  # no pre-training of the tiny SD here
          "--set", "vae.steps=2", "--set", "vae.batch_size=4", "--set", "decoder.resolution=32",
          "--set", "decoder_text.steps=2", "--set", "decoder_text.batch_size=2",
          "--set", "decoder_fmri.steps=2", "--set", "decoder_fmri.batch_size=2",

@@ -3,7 +3,7 @@
 Three kinds of name:
 
 - a local folder (a ``save_pretrained`` output): loaded as is;
-- ``tiny-clip`` / ``tiny-blip`` / ``tiny-sd``: tiny models built in code (:mod:`.tiny_pretrained`),
+- ``tiny-clip`` / ``tiny-blip`` / ``tiny-sd`` / ``tiny-sd-random``: tiny models built in code (:mod:`.tiny_pretrained`),
   built once into ``$NEUROCINE_CACHE/tiny/<name>`` (default ``~/.cache/neurocine``);
 - anything else: a Hugging Face id, read from the Hugging Face cache, and downloaded only when
   ``HF_HUB_OFFLINE`` is not set.
@@ -24,10 +24,11 @@ from pathlib import Path
 import torch
 
 from ..errors import NeurocineError
-from .tiny_diffusion import build_tiny_sd
+from .tiny_diffusion import build_tiny_sd, build_tiny_sd_random
 from .tiny_pretrained import BUILDER_VERSION, CLIP_TEXT_LENGTH, build_tiny_blip, build_tiny_clip
 
-TINY_MODELS = {"tiny-clip": build_tiny_clip, "tiny-blip": build_tiny_blip, "tiny-sd": build_tiny_sd}
+TINY_MODELS = {"tiny-clip": build_tiny_clip, "tiny-blip": build_tiny_blip, "tiny-sd": build_tiny_sd,
+               "tiny-sd-random": build_tiny_sd_random}
 _TINY_MARKER = "neurocine_tiny.json"
 CLIP_LABEL, BLIP_LABEL = "CLIP model", "BLIP captioning model"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")

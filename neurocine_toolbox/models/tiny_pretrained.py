@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 #: Bump when the folders built here change, so cached copies are rebuilt.
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 
 #: Token sequence length of CLIP's text encoder (and of Stable Diffusion 1.5's text states).
 CLIP_TEXT_LENGTH = 77

@@ -34,6 +34,7 @@ from ..errors import NeurocineError
 from ..models.diffusion_components import load_noise_scheduler, load_unet_2d, load_vae
 from ..models.fmri_encoder import FMRIEncoder
 from ..models.prior_noise import dependent_noise
+from ..models.tiny_diffusion import small_vae
 from ..models.video_unet import VideoUNet, select_parameters
 from ..utils.atomic import atomic_path
 from ..utils.progress import progress_bar
@@ -71,19 +72,11 @@ class FrameImages(Dataset):
 
 def build_vae(section, resolution):
     """A small ``AutoencoderKL`` from the config's ``vae`` section."""
-    from diffusers import AutoencoderKL
-
-    channels = tuple(int(c) for c in section["block_out_channels"])
-    if resolution % 2 ** (len(channels) - 1):
-        raise NeurocineError(f"decoder.resolution {resolution} is not a multiple of the VAE's factor "
-                             f"{2 ** (len(channels) - 1)}")
-    return AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=channels,
-                         down_block_types=("DownEncoderBlock2D",) * len(channels),
-                         up_block_types=("UpDecoderBlock2D",) * len(channels),
-                         layers_per_block=int(section["layers_per_block"]),
-                         latent_channels=int(section["latent_channels"]),
-                         mid_block_add_attention=bool(section["mid_block_attention"]),
-                         norm_num_groups=min(32, channels[0]), sample_size=resolution)
+    factor = 2 ** (len(section["block_out_channels"]) - 1)
+    if resolution % factor:
+        raise NeurocineError(f"decoder.resolution {resolution} is not a multiple of the VAE's factor {factor}")
+    return small_vae(section["block_out_channels"], section["layers_per_block"], section["latent_channels"],
+                     section["mid_block_attention"], resolution)
 
 
 def vae_step(kl_weight):
