@@ -86,3 +86,25 @@ def embedded_derivatives(tmp_path_factory):
     for split in ("train", "test"):
         embed_store(out / f"sub-01/func/sub-01_split-{split}_desc-neurocine_bold.h5", section, progress=False)
     return out
+
+
+@pytest.fixture
+def interrupt_training(monkeypatch):
+    """``arm(step)`` makes the training loop stop like a Ctrl-C right after logging ``step``;
+    ``disarm()`` undoes it. Returns ``(arm, disarm)``."""
+    from neurocine_toolbox.training import loop
+
+    original = loop.MetricsLog.write
+
+    def arm(step):
+        def write(self, row):
+            original(self, row)
+            if row["step"] == step:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(loop.MetricsLog, "write", write)
+
+    def disarm():
+        monkeypatch.setattr(loop.MetricsLog, "write", original)
+
+    return arm, disarm

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from neurocine_toolbox.models.video_unet import VideoUNet
-from neurocine_toolbox.training import loop
 
 QUICK = ["--preset", "tiny", "--set", "pretrain.steps=2", "--set", "pretrain.batch_size=4",
          "--set", "contrastive.steps=2", "--set", "contrastive.batch_size=4",
@@ -37,21 +36,15 @@ def trained(embedded_derivatives):
     return embedded_derivatives
 
 
-def test_killed_decoder_stage_resumes_to_the_same_weights(invoke, trained, monkeypatch):
+def test_killed_decoder_stage_resumes_to_the_same_weights(invoke, trained, interrupt_training):
     vae = trained / "sub-01/models/dec/vae/model"  # a trained VAE, configured: stage A alone
     args = ["--stage", "decoder-text", "--set", f"decoder.vae={vae}"]
     assert _fit(invoke, trained, "--name", "dec-straight", *args).exit_code == 0
 
-    original = loop.MetricsLog.write
-
-    def killed_at_step_3(self, row):
-        original(self, row)
-        if row["step"] == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop.MetricsLog, "write", killed_at_step_3)
+    arm, disarm = interrupt_training
+    arm(3)
     assert _fit(invoke, trained, "--name", "dec-killed", *args).exit_code == 130
-    monkeypatch.setattr(loop.MetricsLog, "write", original)
+    disarm()
     stage = trained / "sub-01/models/dec-killed/decoder-text"
     assert not (stage / "model").exists()
     assert _fit(invoke, trained, "--name", "dec-killed", *args, "--resume").exit_code == 0

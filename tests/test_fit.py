@@ -13,7 +13,7 @@ import torch
 
 from neurocine_toolbox.data.prep import PrepOptions, prep
 from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
-from neurocine_toolbox.training import decoder_stages, encoder_stages, loop
+from neurocine_toolbox.training import decoder_stages, encoder_stages
 
 STORE = "sub-01/func/sub-01_split-{}_desc-neurocine_bold.h5"
 # The tiny preset, shortened: a few steps of small batches.
@@ -118,21 +118,15 @@ def test_test_split_never_reaches_training_unless_asked(invoke, derivatives, mon
     assert "test split's fMRI was used in pre-training" in result.stdout
 
 
-def test_killed_encoder_stage_resumes_to_the_same_weights(invoke, derivatives, monkeypatch):
+def test_killed_encoder_stage_resumes_to_the_same_weights(invoke, derivatives, interrupt_training):
     args = ["--stage", "encoder"]
     assert _fit(invoke, derivatives, "--name", "straight", *args).exit_code == 0
 
-    original = loop.MetricsLog.write
-
-    def killed_at_step_3(self, row):
-        original(self, row)
-        if row["step"] == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop.MetricsLog, "write", killed_at_step_3)
+    arm, disarm = interrupt_training
+    arm(3)
     killed = _fit(invoke, derivatives, "--name", "killed", *args)
     assert killed.exit_code == 130
-    monkeypatch.setattr(loop.MetricsLog, "write", original)
+    disarm()
     stage = derivatives / "sub-01/models/killed/encoder"
     assert not (stage / "model").exists()  # nothing that looks finished
     refused = _fit(invoke, derivatives, "--name", "killed", *args)

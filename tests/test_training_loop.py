@@ -58,21 +58,15 @@ def test_batches_are_a_function_of_seed_and_step():
 
 
 @pytest.mark.parametrize("accumulation", [1, 2])
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, accumulation):
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, interrupt_training, accumulation):
     training = dict(TRAINING, gradient_accumulation_steps=accumulation)
     reference = _train(tmp_path / "straight", training=training)
 
-    original = loop.MetricsLog.write
-
-    def killed_at_step_5(self, row):
-        original(self, row)
-        if row["step"] == 5:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop.MetricsLog, "write", killed_at_step_5)
+    arm, disarm = interrupt_training
+    arm(5)
     with pytest.raises(KeyboardInterrupt):
         _train(tmp_path / "killed", training=training)
-    monkeypatch.setattr(loop.MetricsLog, "write", original)
+    disarm()
     ckpts = loop.checkpoints(tmp_path / "killed" / "checkpoints")
     assert [p.name for p in ckpts] == ["step-0000003"]  # only complete checkpoints, no temp folders
     assert not [p for p in (tmp_path / "killed" / "checkpoints").iterdir() if p.name.startswith(".")]

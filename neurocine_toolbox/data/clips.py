@@ -8,10 +8,9 @@ resized to the decoder's resolution; the fMRI is the window ``{v_{t+lag}, …, v
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
 from ..errors import NeurocineError
-from .dataset import window_starts
+from .dataset import FMRIWindowDataset, window_starts
 from .store import open_store
 
 
@@ -50,49 +49,35 @@ def mean_training_window(path, window, lag=0):
     return np.stack([fmri[starts + lag + k].mean(axis=0) for k in range(window)]).astype(np.float32)
 
 
-class ClipDataset(Dataset):
+class ClipDataset(FMRIWindowDataset):
     """fMRI windows with the latents of their first TR's clip and its caption's text states.
 
     Parameters
     ----------
     path : str or Path
         A store file.
-    window, lag : int
-        As :class:`~neurocine_toolbox.data.dataset.FMRIWindowDataset`.
     latents : Tensor ``[n_frame_rows, C, F, h, w]``
         Latents of every stored clip (:func:`~neurocine_toolbox.training.decoder_stages.cached_latents`),
         indexed by the store's frame rows.
+    window, lag : int
+        As :class:`~neurocine_toolbox.data.dataset.FMRIWindowDataset`.
     with_text : bool
-        Also return ``text_states`` ``[77, d]`` (needs ``neurocine embed``).
+        Also return ``text_states`` ``[77, d]`` of the first TR (needs ``neurocine embed``).
     """
 
     def __init__(self, path, latents, window=2, lag=0, with_text=True):
-        self.path, self.window, self.lag = path, window, lag
+        super().__init__(path, window=window, lag=lag, with_frames=False)
         self.latents, self.with_text = latents, with_text
         with open_store(path) as store:
-            self.starts = window_starts(store.runs, store.tr_in_run, window, lag)
             if len(latents) != store.n_frame_rows:
                 raise NeurocineError(f"{len(latents)} cached clip latents for {store.n_frame_rows} stored clips", path)
             if with_text:
                 store.require_embeddings()
-        self._store = None
-
-    def __len__(self):
-        return len(self.starts)
 
     def __getitem__(self, index):
-        if self._store is None:
-            self._store = open_store(self.path)
-        store = self._store
-        t = int(self.starts[index])
-        item = {"fmri": torch.from_numpy(np.asarray(store.fmri[t + self.lag: t + self.lag + self.window], np.float32)),
-                "row": t}
-        item["latents"] = self.latents[int(store.frame_rows[t])].float()
+        item = super().__getitem__(index)
+        t = item["row"]
+        item["latents"] = self.latents[int(self._store.frame_rows[t])].float()
         if self.with_text:
-            item["text_states"] = torch.from_numpy(np.asarray(store.clip_text_states[t], np.float32))
+            item["text_states"] = torch.from_numpy(np.asarray(self._store.clip_text_states[t], np.float32))
         return item
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_store"] = None
-        return state
