@@ -49,6 +49,14 @@ def small_vae(block_out_channels, layers_per_block, latent_channels, mid_block_a
                          norm_num_groups=min(32, channels[0]), sample_size=int(sample_size))
 
 
+@torch.no_grad()
+def posterior_means(vae, images, batch=256):
+    """The VAE's posterior means of ``images`` (float, in [−1, 1]), encoded in batches, on the CPU."""
+    device = next(vae.parameters()).device
+    return torch.cat([vae.encode(images[i:i + batch].to(device, vae.dtype)).latent_dist.mean.float().cpu()
+                      for i in range(0, len(images), batch)])
+
+
 def build_tiny_sd(folder, seed=0, trained=True):
     """Write ``folder/unet`` and ``folder/scheduler`` (and, when ``trained``, ``folder/vae``).
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.tiny_diffusion import posterior_means
 from .world_clip import synthetic_pairs
 
 
@@ -23,7 +24,7 @@ def _batches(n, batch_size, steps, generator):
 
 
 def train_world_vae(vae, images, *, steps=600, batch_size=16, learning_rate=1e-3, kl_weight=1e-6, seed=0):
-    """Train an ``AutoencoderKL`` in place on images in [−1, 1]; set its ``scaling_factor``.
+    """Train an ``AutoencoderKL`` in place on images in [−1, 1].
 
     Returns
     -------
@@ -44,9 +45,6 @@ def train_world_vae(vae, images, *, steps=600, batch_size=16, learning_rate=1e-3
         optimizer.zero_grad()
         losses.append(loss.item())
     vae.eval()
-    with torch.no_grad():
-        means = torch.cat([vae.encode(images[i:i + 256]).latent_dist.mean for i in range(0, len(images), 256)])
-    vae.register_to_config(scaling_factor=1.0 / float(means.std()))
     return losses
 
 
@@ -110,8 +108,8 @@ def pretrain_world_diffusion(unet, vae, clip, scheduler, *, size=32, n_pairs=600
                             for i in range(0, len(ids), 512)])
     torch.manual_seed(seed)
     vae_losses = train_world_vae(vae, images, steps=vae_steps, seed=seed)
-    with torch.no_grad():
-        latents = torch.cat([vae.encode(images[i:i + 256]).latent_dist.mean for i in range(0, len(images), 256)])
-    latents = latents * vae.config.scaling_factor
+    means = posterior_means(vae, images)
+    vae.register_to_config(scaling_factor=1.0 / float(means.std()))  # unit-variance latents
+    latents = means * vae.config.scaling_factor
     unet_losses = train_world_unet(unet, latents, states, scheduler, steps=unet_steps, seed=seed)
     return {"vae": vae_losses, "unet": unet_losses}

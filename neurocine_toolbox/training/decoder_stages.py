@@ -34,7 +34,7 @@ from ..errors import NeurocineError
 from ..models.diffusion_components import load_noise_scheduler, load_unet_2d, load_vae
 from ..models.fmri_encoder import FMRIEncoder
 from ..models.prior_noise import dependent_noise
-from ..models.tiny_diffusion import small_vae
+from ..models.tiny_diffusion import posterior_means, small_vae
 from ..models.video_unet import VideoUNet, select_parameters
 from ..utils.atomic import atomic_path
 from ..utils.progress import progress_bar
@@ -91,15 +91,6 @@ def vae_step(kl_weight):
     return step
 
 
-@torch.no_grad()
-def latent_std(vae, images, batch=64):
-    """Standard deviation of the posterior means of ``images`` (sets the VAE's scaling factor)."""
-    device = next(vae.parameters()).device
-    means = [vae.encode(images[i:i + batch].float().to(device)).latent_dist.mean.float().cpu()
-             for i in range(0, len(images), batch)]
-    return float(torch.cat(means).std())
-
-
 def vae_stage(stage_dir, train_store, config, *, resume=False, progress=True):
     """Train the small VAE of the tiny preset on the training frames.
 
@@ -117,7 +108,7 @@ def vae_stage(stage_dir, train_store, config, *, resume=False, progress=True):
                           step_fn=vae_step(float(section["kl_weight"])), settings=StageSettings.from_config(section),
                           training=config["training"], seed=config["seed"], resume=resume, progress=progress)
     vae.eval()
-    scale = 1.0 / latent_std(vae, dataset.images)
+    scale = 1.0 / float(posterior_means(vae, dataset.images.float()).std())
     vae.register_to_config(scaling_factor=scale)
     log.info("vae: latents scaled by %.4f to unit variance", scale)
     return save_model(vae, Path(stage_dir) / "model")
