@@ -57,6 +57,10 @@ setup(
         "accelerate>=0.30",
         "einops>=0.7",
         "scikit-image>=0.22",
+        # Block bootstrap block lengths (evaluation/time_series_statistics.py).
+        "arch>=7",
+        # The compiled SSIM loop (evaluation/_ssim_kernel.py).
+        "numba>=0.60",
     ],
     # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
     extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel", "tensorboard>=2.10"]},

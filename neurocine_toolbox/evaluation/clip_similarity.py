@@ -1,88 +1,151 @@
 """Are decoded clips closer to their own truth than to other clips' truth? (SSIM, MinD-Video protocol)
 
-Every decoded clip is compared with every true clip: ``S[i, j]`` is the mean over frames of
-scikit-image's ``structural_similarity(decoded_i[f], truth_j[f], data_range=255,
-channel_axis=-1)`` (RGB uint8, 7×7 uniform window: the protocol NeuroCine and MinD-Video report).
-The score to the *own* truth is the mean of the diagonal; the *shuffled* level is the mean of
-the off-diagonal (each clip against the truth of the others), which is what SSIM reaches with no
-information about which clip was shown. Intervals resample clips (bootstrap); the p-value is the
-share of random pairings of decoded and true clips that score at least the real pairing's.
+Each decoded clip is scored (:func:`.ssim.pair_ssim`) against its own truth and against the
+truth of up to ``n_others`` other clips of its run, the same for every clip of the run: the
+run's targets shifted circularly by offsets at least one autocorrelation length from 0 (so the
+other clips do not share the own clip's signal by being its neighbours in time). Among these
+offsets are those of the circular-shift null of :mod:`.time_series_statistics`, so the same
+scores give
+
+- the **other-clip level**: each clip's mean SSIM to its others, what SSIM reaches with no
+  information about which clip was shown;
+- the **p-value**: the mean own SSIM against its mean under the null's shifted pairings.
+
+Intervals come from the block bootstrap over clips (within runs). Scoring N clips costs
+``N · (1 + n_others)`` SSIMs instead of the ``N²`` of a full matrix.
 """
 
 import numpy as np
 
-
-def frame_ssim(a, b):
-    """SSIM of two uint8 RGB frames ``[H, W, 3]`` (MinD-Video protocol)."""
-    from skimage.metrics import structural_similarity
-
-    return float(structural_similarity(a, b, data_range=255, channel_axis=-1))
+from .ssim import PROTOCOL, pair_ssim
+from .time_series_statistics import (autocorrelation_length, block_length, bootstrap_interval, check_runs,
+                                     method_line, null_offsets, run_bounds, shift_lattice, summarise)
 
 
-def clip_ssim_matrix(decoded, truth):
-    """``S[i, j]``: mean SSIM over frames of decoded clip i against true clip j.
+def other_offsets(runs, min_shift, n_others=50, seed=0):
+    """Per run, the circular offsets of the other clips each clip is scored against.
 
-    Parameters
-    ----------
-    decoded, truth : uint8 ``[N, F, H, W, 3]``
-
-    Returns
-    -------
-    ndarray ``[N, N]``
-    """
-    decoded, truth = np.asarray(decoded), np.asarray(truth)
-    if decoded.shape != truth.shape:
-        raise ValueError(f"decoded clips {decoded.shape} and true clips {truth.shape} differ in shape")
-    n, frames = decoded.shape[:2]
-    matrix = np.empty((n, n))
-    for i in range(n):
-        for j in range(n):
-            matrix[i, j] = np.mean([frame_ssim(decoded[i, f], truth[j, f]) for f in range(frames)])
-    return matrix
-
-
-def own_vs_shuffled(matrix, n_boot=1000, n_perm=1000, seed=0):
-    """Own-truth against shuffled-truth SSIM, with bootstrap intervals and a permutation p-value.
+    The null lattice's non-zero offsets (:func:`.shift_lattice`) first, then offsets drawn
+    without replacement from ``min_shift … L − min_shift``, up to ``n_others`` (fewer when the
+    run is short).
 
     Parameters
     ----------
-    matrix : ndarray ``[N, N]``
-        From :func:`clip_ssim_matrix`.
-    n_boot, n_perm : int
+    runs : array_like ``[N]``
+    min_shift, n_others : int
     seed : int
 
     Returns
     -------
-    dict
-        ``own``, ``shuffled``, ``difference`` (each ``{"mean", "ci95"}``), ``p_value``,
-        ``closer_to_own`` (share of clips whose own SSIM beats their mean to the others), ``n``.
+    list of ndarray of int
+        One array of offsets per run, in run order.
     """
-    matrix = np.asarray(matrix, float)
-    n = len(matrix)
+    rng = np.random.default_rng(seed)
+    offsets = []
+    for start, stop in run_bounds(runs):
+        length = stop - start
+        lattice = shift_lattice(length, min_shift)[1:]
+        far = np.arange(min(min_shift, length // 2), length - min(min_shift, length // 2) + 1)
+        far = np.setdiff1d(far[(far > 0) & (far < length)], lattice)
+        extra = rng.permutation(far)[:max(0, n_others - len(lattice))]
+        offsets.append(np.concatenate([lattice, np.sort(extra)]).astype(np.int64))
+    return offsets
+
+
+def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, seed=0, progress=None):
+    """SSIM of each decoded clip to its own truth and to other clips' truth, with statistics.
+
+    Parameters
+    ----------
+    decoded, truth : uint8 ``[N, F, H, W, 3]``
+        Clips in time order.
+    runs : array_like ``[N]``
+        Run (or movie) of each clip; each run's clips consecutive.
+    n_others : int
+        Other clips per clip (fewer in short runs).
+    n_null : int
+        Shifted pairings in the null (all of them when there are fewer).
+    n_boot : int
+    seed : int
+    progress : callable, optional
+        Called with the number of clip pairs scored after each chunk.
+
+    Returns
+    -------
+    dict
+        ``protocol``, ``n``, ``n_runs``, ``own`` / ``others`` / ``difference`` (each ``{"mean",
+        "ci95"}``), ``closer_to_own``, ``p_value`` (``None`` when runs are too short for a
+        shift), ``null_mean``, ``n_null``, ``n_others`` (per clip, at most), ``block_length``,
+        ``min_shift``, ``n_boot``, ``method``.
+    """
+    decoded, truth = np.asarray(decoded), np.asarray(truth)
+    if decoded.shape != truth.shape:
+        raise ValueError(f"decoded clips {decoded.shape} and true clips {truth.shape} differ in shape")
+    n = len(decoded)
+    runs = check_runs(runs, n)
     if n < 2:
         raise ValueError("comparing with other clips' truth needs at least 2 clips")
-    own = np.diag(matrix)
-    others = (matrix.sum(axis=1) - own) / (n - 1)
-    rng = np.random.default_rng(seed)
-    boot = rng.integers(0, n, size=(n_boot, n))
+    windows = np.arange(n)
+    own = pair_ssim(decoded, truth, windows, windows, progress=progress)
+    spacing = autocorrelation_length(own, runs)
+    block = block_length(own, runs)
 
-    def summary(values):
-        means = values[boot].mean(axis=1)
-        return {"mean": float(values.mean()), "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]}
+    # The others: every clip of run r against the truth of the clip `offset` later (circularly).
+    bounds = run_bounds(runs)
+    offsets = other_offsets(runs, spacing, n_others, seed)
+    if min(len(o) for o in offsets) == 0:
+        raise ValueError("every run needs at least 2 clips: a clip is compared with other clips of its run")
+    firsts, seconds = [], []
+    for (start, stop), run_offsets in zip(bounds, offsets):
+        position = np.arange(stop - start)
+        firsts.append(np.repeat(start + position, len(run_offsets)))
+        seconds.append((start + (position[:, None] + run_offsets) % (stop - start)).ravel())
+    scores = pair_ssim(decoded, truth, np.concatenate(firsts), np.concatenate(seconds), progress=progress)
+    per_run, at = [], 0
+    for (start, stop), run_offsets in zip(bounds, offsets):
+        size = (stop - start) * len(run_offsets)
+        per_run.append(scores[at:at + size].reshape(stop - start, len(run_offsets)))
+        at += size
+    others = np.concatenate([run_scores.mean(axis=1) for run_scores in per_run])
 
-    perms = np.array([matrix[np.arange(n), rng.permutation(n)].mean() for _ in range(n_perm)])
-    return {
-        "n": n, "protocol": "SSIM, MinD-Video protocol (RGB uint8, data_range 255, 7x7 window), mean over frames",
-        "own": summary(own), "shuffled": summary(others), "difference": summary(own - others),
-        "closer_to_own": float(np.mean(own > others)),
-        "p_value": float((1 + np.sum(perms >= own.mean())) / (1 + n_perm)),
+    # The null: shifted pairings whose offsets all lie on the lattice, scored above.
+    null = null_offsets(runs, spacing, n_null, seed)
+    null_values = np.empty((len(null), n))
+    for r, ((start, stop), run_offsets) in enumerate(zip(bounds, offsets)):
+        column = {int(o): c for c, o in enumerate(run_offsets)}
+        own_run = own[start:stop, None]
+        table = np.concatenate([own_run, per_run[r]], axis=1)  # column 0: offset 0 (runs too short to shift)
+        index = np.array([column[int(o)] + 1 if o else 0 for o in null[:, r]], dtype=np.int64)
+        null_values[:, start:stop] = table[:, index].T
+    own_summary = summarise(own, runs, null_values if len(null) else None, block=block, min_shift=spacing,
+                            n_boot=n_boot, seed=seed)
+    difference = own - others
+    (lo_others, lo_diff), (hi_others, hi_diff) = bootstrap_interval(
+        np.stack([others, difference], axis=1), runs, block, n_boot, seed)
+    result = {
+        "protocol": PROTOCOL, "n": n, "n_runs": own_summary["n_runs"],
+        "own": {"mean": own_summary["estimate"], "ci95": own_summary["ci95"]},
+        "others": {"mean": float(others.mean()), "ci95": [float(lo_others), float(hi_others)]},
+        "difference": {"mean": float(difference.mean()), "ci95": [float(lo_diff), float(hi_diff)]},
+        "closer_to_own": float(np.mean(difference > 0)),
+        "p_value": own_summary["p_value"], "null_mean": own_summary["null_mean"], "n_null": own_summary["n_null"],
+        "n_others": int(max(len(o) for o in offsets)), "block_length": block, "min_shift": spacing,
+        "n_boot": int(n_boot),
     }
+    result["method"] = method_line(result)
+    return result
 
 
-def format_own_vs_shuffled(result):
-    """One printed line: own, shuffled, difference with interval, p."""
-    own, shuffled, diff = result["own"], result["shuffled"], result["difference"]
-    return (f"SSIM to own truth {own['mean']:.3f} [{own['ci95'][0]:.3f}, {own['ci95'][1]:.3f}]  "
-            f"to other clips' truth {shuffled['mean']:.3f} [{shuffled['ci95'][0]:.3f}, {shuffled['ci95'][1]:.3f}]  "
-            f"difference {diff['mean']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]  "
-            f"p={result['p_value']:.3g}  (N={result['n']} clips)")
+def format_scores(result):
+    """Printed lines: protocol; own, other clips and difference with intervals and p; method."""
+    own, others, diff = result["own"], result["others"], result["difference"]
+    p = f"p={result['p_value']:.3g}" if result["p_value"] is not None else "p n/a (runs too short to shift)"
+    return [
+        result["protocol"],
+        f"SSIM to own truth {own['mean']:.3f} [{own['ci95'][0]:.3f}, {own['ci95'][1]:.3f}]  "
+        f"to other clips' truth {others['mean']:.3f} [{others['ci95'][0]:.3f}, {others['ci95'][1]:.3f}]  "
+        f"difference {diff['mean']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]  {p}",
+        f"({result['method']}; N={result['n']} clips in {result['n_runs']} runs, "
+        f"each against up to {result['n_others']} others ≥ {result['min_shift']} clips away)",
+        f"clips closer to their own truth than to the others' on average: {result['closer_to_own']:.0%}",
+    ]

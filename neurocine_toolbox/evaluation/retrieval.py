@@ -1,16 +1,45 @@
 """Held-out retrieval: does a window's fMRI embedding pick out its own image or caption?
 
 For each query (an fMRI window of the test split) the keys (the CLIP embeddings paired with every
-test window) are ranked by cosine similarity; a hit at k means the query's own key is among the
-k best. Keys can repeat (windows inside one clip share a caption) and windows of a clip resemble
-each other, so besides the nominal chance k/N the chance level is also *measured*: the same
-score with the queries shuffled against the keys, over many shuffles. The p-value is the share
-of shuffles that score at least as well as the real pairing.
+test window) are ranked by cosine similarity; a hit at k means fewer than k keys score strictly
+higher than the query's own key (rank < k; a key tied with the own one does not count against it).
+Keys can repeat (windows inside one clip share a caption) and windows of a clip resemble each
+other, so besides the nominal chance k/N the chance level is also *measured*: the same score
+under the circular-shift null of :mod:`.time_series_statistics` (each run's queries paired with
+the keys of the same run shifted by at least the autocorrelation length). The p-value compares
+the real pairing with those shifted ones, and the interval is the block bootstrap over windows
+within runs: consecutive windows overlap and BOLD is autocorrelated, so windows are not
+independent samples.
 """
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .time_series_statistics import (autocorrelation_length, block_length, check_runs, method_line, null_offsets,
+                                     shift_partners, summarise)
+
+
+def cosine_scores(queries, keys):
+    """``S[i, j]``: cosine similarity of query i and key j, float64 ``[N, N]``."""
+    return (F.normalize(queries.float(), dim=-1) @ F.normalize(keys.float(), dim=-1).T).double().cpu().numpy()
+
+
+def key_ranks(scores):
+    """``R[i, j]``: how many keys score strictly higher than key j for query i (0 = best).
+
+    Parameters
+    ----------
+    scores : ndarray ``[N, M]``
+
+    Returns
+    -------
+    ndarray of int ``[N, M]``
+    """
+    from scipy.stats import rankdata
+
+    # rank "min" of −score: 1 + the number of strictly higher scores; ties share the best rank.
+    return rankdata(-np.asarray(scores), method="min", axis=1).astype(np.int64) - 1
 
 
 def own_key_ranks(queries, keys):
@@ -25,66 +54,86 @@ def own_key_ranks(queries, keys):
     -------
     ndarray of int ``[N]``
     """
-    scores = F.normalize(queries.float(), dim=-1) @ F.normalize(keys.float(), dim=-1).T
-    own = scores.diagonal()[:, None]
-    return (scores > own).sum(dim=1).cpu().numpy()
+    return np.diagonal(key_ranks(cosine_scores(queries, keys))).copy()
 
 
-def topk_retrieval(queries, keys, top_k=(1, 5), n_shuffles=1000, n_boot=1000, seed=0):
-    """Top-k retrieval accuracy with its chance level, interval and p-value.
+def topk_from_scores(scores, runs, top_k=(1, 5), n_null=1000, n_boot=2000, seed=0):
+    """Top-k retrieval from a score matrix, with its chance levels, interval and p-value.
 
     Parameters
     ----------
-    queries, keys : Tensor ``[N, d]``
+    scores : ndarray ``[N, N]``
+        ``scores[i, j]``: query i against key j; key i belongs to query i.
+    runs : array_like ``[N]``
+        Run of each window, windows in time order.
     top_k : sequence of int
-    n_shuffles : int
-        Shuffles of the pairing for the measured chance level and the p-value.
+    n_null : int
+        Circular-shift pairings in the null (all of them when there are fewer).
     n_boot : int
-        Bootstrap resamples of the queries for the 95 % interval.
     seed : int
 
     Returns
     -------
     dict
-        ``{"n": N, "top1": {"accuracy", "ci95", "chance_nominal", "chance_shuffled", "p_value"}, …}``
+        ``n``, ``n_runs``, ``block_length``, ``min_shift``, ``n_null``, ``n_boot``, ``method`` and,
+        per k, ``"top{k}": {"accuracy", "ci95", "chance_nominal", "chance_null", "p_value"}``.
     """
-    n = len(queries)
-    rng = np.random.default_rng(seed)
-    ranks = own_key_ranks(queries, keys)
-    scores = F.normalize(queries.float(), dim=-1) @ F.normalize(keys.float(), dim=-1).T
-    shuffled_ranks = []
-    for _ in range(n_shuffles):
-        perm = torch.from_numpy(rng.permutation(n))
-        permuted = scores[:, perm]  # query i is now paired with key perm[i]
-        own = permuted.diagonal()[:, None]
-        shuffled_ranks.append((scores > own).sum(dim=1).cpu().numpy())
-    shuffled_ranks = np.stack(shuffled_ranks)
-    boot = rng.integers(0, n, size=(n_boot, n))
-    result = {"n": int(n)}
+    scores = np.asarray(scores, float)
+    n = len(scores)
+    runs = check_runs(runs, n)
+    ranks = key_ranks(scores)
+    rows = np.arange(n)
+    # One block length and spacing for every k: from the own key's similarity, a continuous series.
+    own_similarity = np.diagonal(scores)
+    spacing = autocorrelation_length(own_similarity, runs)
+    block = block_length(own_similarity, runs)
+    offsets = null_offsets(runs, spacing, n_null, seed)
+    null_ranks = ranks[rows, shift_partners(runs, offsets)] if len(offsets) else None
+    result = {"n": int(n), "n_runs": int(len(np.unique(runs))), "block_length": block, "min_shift": spacing,
+              "n_null": int(len(offsets)), "n_boot": int(n_boot)}
+    result["method"] = method_line(result)
     for k in top_k:
-        hits = ranks < k
-        null = (shuffled_ranks < k).mean(axis=1)
-        accuracy = float(hits.mean())
-        result[f"top{k}"] = {
-            "accuracy": accuracy,
-            "ci95": [float(v) for v in np.percentile(hits[boot].mean(axis=1), [2.5, 97.5])],
-            "chance_nominal": min(1.0, k / n),
-            "chance_shuffled": float(null.mean()),
-            "p_value": float((1 + (null >= accuracy).sum()) / (1 + n_shuffles)),
-        }
+        hits = np.diagonal(ranks) < k
+        summary = summarise(hits, runs, None if null_ranks is None else null_ranks < k, block=block,
+                            min_shift=spacing, n_boot=n_boot, seed=seed)
+        result[f"top{k}"] = {"accuracy": summary["estimate"], "ci95": summary["ci95"],
+                             "chance_nominal": min(1.0, k / n), "chance_null": summary["null_mean"],
+                             "p_value": summary["p_value"]}
     return result
 
 
+def topk_retrieval(queries, keys, runs, top_k=(1, 5), n_null=1000, n_boot=2000, seed=0):
+    """Top-k retrieval of keys by queries (cosine similarity): :func:`topk_from_scores`.
+
+    Parameters
+    ----------
+    queries, keys : Tensor ``[N, d]``
+        Row i of ``keys`` belongs to row i of ``queries``; windows in time order.
+    runs : array_like ``[N]``
+        Run of each window.
+    top_k, n_null, n_boot, seed
+        As in :func:`topk_from_scores`.
+
+    Returns
+    -------
+    dict
+    """
+    return topk_from_scores(cosine_scores(queries, keys), runs, top_k, n_null, n_boot, seed)
+
+
 def format_retrieval(name, result):
-    """One line per k: ``fMRI→image top-1: 0.250 [0.18, 0.32]  chance 0.021 (shuffled 0.022)  p=0.001``."""
+    """One line per k, e.g. ``fMRI→image top-5: 0.282 [0.154, 0.436]  chance 0.128 (circular-shift
+    null 0.131)  p=0.04  (block bootstrap, blocks of 27 windows; …; N=78 windows in 2 runs)``."""
     lines = []
     for key, value in result.items():
-        if not key.startswith("top"):
+        if not (key.startswith("top") and isinstance(value, dict)):
             continue
         lo, hi = value["ci95"]
-        lines.append(f"{name} {key[:3]}-{key[3:]}: {value['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]  "
-                     f"chance {value['chance_nominal']:.3f} (shuffled {value['chance_shuffled']:.3f})  "
-                     f"p={value['p_value']:.3g}  (N={result['n']} test windows)")
+        null = f" (circular-shift null {value['chance_null']:.3f})" if value["chance_null"] is not None else ""
+        p = f"p={value['p_value']:.3g}" if value["p_value"] is not None else "p n/a (runs too short to shift)"
+        lines.append(f"{name} top-{key[3:]}: {value['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]  "
+                     f"chance {value['chance_nominal']:.3f}{null}  {p}  "
+                     f"({result['method']}; N={result['n']} windows in {result['n_runs']} runs)")
     return lines
 
 
@@ -117,14 +166,15 @@ def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_si
     device = device or next(encoder.parameters()).device
     dataset = FMRIWindowDataset(test_store, window=window, lag=lag, with_frames=False, with_embeddings=True)
     encoder.eval()
-    embeds, texts, images = [], [], []
-    for batch in DataLoader(dataset, batch_size=batch_size):
+    embeds, texts, images, runs = [], [], [], []
+    for batch in DataLoader(dataset, batch_size=batch_size):  # in order: windows stay in time order
         embeds.append(encoder(batch["fmri"].to(device)).embeds.float().cpu())
         text, image = window_targets(batch)
         texts.append(text)
         images.append(image)
-    embeds = torch.cat(embeds)
+        runs.append(np.asarray(batch["run"]))
+    embeds, runs = torch.cat(embeds), np.concatenate(runs)
     return {
-        "fmri_to_image": topk_retrieval(embeds, torch.cat(images), top_k, seed=seed),
-        "fmri_to_caption": topk_retrieval(embeds, torch.cat(texts), top_k, seed=seed),
+        "fmri_to_image": topk_retrieval(embeds, torch.cat(images), runs, top_k, seed=seed),
+        "fmri_to_caption": topk_retrieval(embeds, torch.cat(texts), runs, top_k, seed=seed),
     }
