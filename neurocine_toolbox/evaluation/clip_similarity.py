@@ -19,7 +19,7 @@ import numpy as np
 
 from .ssim import PROTOCOL, pair_ssim
 from .time_series_statistics import (autocorrelation_length, block_length, bootstrap_interval, check_runs,
-                                     method_line, null_offsets, run_bounds, shift_lattice, summarise)
+                                     method_line, null_offsets, run_bounds, shift_lattice, shift_partners, summarise)
 
 
 def other_offsets(runs, min_shift, n_others=50, seed=0):
@@ -87,11 +87,13 @@ def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, 
         raise ValueError("comparing with other clips' truth needs at least 2 clips")
     windows = np.arange(n)
     own = pair_ssim(decoded, truth, windows, windows, progress=progress)
-    spacing = autocorrelation_length(own, runs)
+    bounds = run_bounds(runs)
+    longest = max(stop - start for start, stop in bounds)
+    # The null's lattice lies among the others, so it may not have more than n_others offsets.
+    spacing = max(autocorrelation_length(own, runs), -(-longest // (n_others + 1)))
     block = block_length(own, runs)
 
     # The others: every clip of run r against the truth of the clip `offset` later (circularly).
-    bounds = run_bounds(runs)
     offsets = other_offsets(runs, spacing, n_others, seed)
     if min(len(o) for o in offsets) == 0:
         raise ValueError("every run needs at least 2 clips: a clip is compared with other clips of its run")
@@ -117,8 +119,8 @@ def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, 
         table = np.concatenate([own_run, per_run[r]], axis=1)  # column 0: offset 0 (runs too short to shift)
         index = np.array([column[int(o)] + 1 if o else 0 for o in null[:, r]], dtype=np.int64)
         null_values[:, start:stop] = table[:, index].T
-    own_summary = summarise(own, runs, null_values if len(null) else None, block=block, min_shift=spacing,
-                            n_boot=n_boot, seed=seed)
+    own_summary = summarise(own, runs, null_values if len(null) else None, shift_partners(runs, null),
+                            block=block, min_shift=spacing, n_boot=n_boot, seed=seed)
     difference = own - others
     (lo_others, lo_diff), (hi_others, hi_diff) = bootstrap_interval(
         np.stack([others, difference], axis=1), runs, block, n_boot, seed)

@@ -88,13 +88,14 @@ def topk_from_scores(scores, runs, top_k=(1, 5), n_null=1000, n_boot=2000, seed=
     spacing = autocorrelation_length(own_similarity, runs)
     block = block_length(own_similarity, runs)
     offsets = null_offsets(runs, spacing, n_null, seed)
-    null_ranks = ranks[rows, shift_partners(runs, offsets)] if len(offsets) else None
+    partners = shift_partners(runs, offsets)
+    null_ranks = ranks[rows, partners] if len(offsets) else None
     result = {"n": int(n), "n_runs": int(len(np.unique(runs))), "block_length": block, "min_shift": spacing,
               "n_null": int(len(offsets)), "n_boot": int(n_boot)}
     result["method"] = method_line(result)
     for k in top_k:
         hits = np.diagonal(ranks) < k
-        summary = summarise(hits, runs, None if null_ranks is None else null_ranks < k, block=block,
+        summary = summarise(hits, runs, None if null_ranks is None else null_ranks < k, partners, block=block,
                             min_shift=spacing, n_boot=n_boot, seed=seed)
         result[f"top{k}"] = {"accuracy": summary["estimate"], "ci95": summary["ci95"],
                              "chance_nominal": min(1.0, k / n), "chance_null": summary["null_mean"],

@@ -296,7 +296,7 @@ def method_line(result):
     return text
 
 
-def summarise(values, runs, null_values=None, *, block=None, min_shift=None, n_boot=2000, seed=0):
+def summarise(values, runs, null_values=None, partners=None, *, block=None, min_shift=None, n_boot=2000, seed=0):
     """Mean of per-window values with its 95 % interval and, given null values, its p-value.
 
     Parameters
@@ -308,6 +308,12 @@ def summarise(values, runs, null_values=None, *, block=None, min_shift=None, n_b
     null_values : array_like ``[S, N]``, optional
         The same values under S null pairings (rows of :func:`shift_partners` applied to
         :func:`null_offsets`); their means are the null distribution of the mean.
+    partners : array_like of int ``[S, N]``, optional
+        The pairings of ``null_values`` (:func:`shift_partners`). Given, the null level averages
+        only windows paired with another window: a null pairing may leave a run unshifted (the
+        shifts of each run form a group with zero in it, which keeps the p-value valid; only
+        pairings that shift every run were measured anti-conservative), and those windows'
+        values are the true pairing's, not chance.
     block : int, optional
         Bootstrap block length (default :func:`block_length` of ``values``).
     min_shift : int, optional
@@ -320,7 +326,7 @@ def summarise(values, runs, null_values=None, *, block=None, min_shift=None, n_b
     -------
     dict
         ``estimate``, ``ci95`` ``[lo, hi]``, ``p_value`` (``None`` without a null),
-        ``null_mean`` (the level measured under the null), ``n``, ``n_runs``,
+        ``null_mean`` (the level measured under the null, ``None`` without one), ``n``, ``n_runs``,
         ``block_length``, ``n_boot``, ``min_shift``, ``n_null``, ``method``.
     """
     values = np.asarray(values, float)
@@ -333,8 +339,11 @@ def summarise(values, runs, null_values=None, *, block=None, min_shift=None, n_b
               "n": int(len(values)), "n_runs": int(len(np.unique(runs))), "block_length": int(block),
               "n_boot": int(n_boot), "min_shift": int(min_shift), "n_null": 0}
     if null_values is not None:
-        null = np.asarray(null_values, float).reshape(-1, len(values)).mean(axis=1)
-        result.update(p_value=permutation_p_value(estimate, null), n_null=int(null.size),
-                      null_mean=float(null.mean()) if null.size else None)
+        null_values = np.asarray(null_values, float).reshape(-1, len(values))
+        shifted = np.ones(null_values.shape, bool)
+        if partners is not None:
+            shifted = np.asarray(partners).reshape(null_values.shape) != np.arange(len(values))
+        result.update(p_value=permutation_p_value(estimate, null_values.mean(axis=1)), n_null=len(null_values),
+                      null_mean=float(null_values[shifted].mean()) if shifted.any() else None)
     result["method"] = method_line(result)
     return result

@@ -7,7 +7,7 @@ Outputs, in the run folder (``sub-XX/models/<name>/``)::
         clips/clip-0000_truth-vs-decoded.gif     truth | decoded, side by side (as peers publish)
         clips/clip-0000.npy                      the decoded frames, uint8 [F, H, W, 3]
         frames.npz                               all clips: decoded, truth, rows, stimulus, time
-        decode.json                              settings, provenance, SSIM own vs. shuffled truth
+        decode.json                              settings, provenance, SSIM to own vs. other clips' truth
         settings.json                            what the clips depend on (checked when resuming)
 
 Windows are decoded in fixed batches; a batch whose clips all exist is skipped, so an
@@ -35,7 +35,7 @@ from ..data.dataset import window_starts
 from ..data.store import open_store, store_path
 from ..data.video_writing import side_by_side, write_gif, write_mp4
 from ..errors import NeurocineError
-from ..evaluation.clip_similarity import clip_ssim_matrix, format_own_vs_shuffled, own_vs_shuffled
+from ..evaluation.clip_similarity import format_scores, score_clips
 from ..training.loop import step_seed
 from ..utils.atomic import atomic_path, write_text_atomic
 from ..utils.progress import progress_bar
@@ -159,7 +159,8 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
         fps = store.fps
         fmri = np.stack([store.fmri[t + lag: t + lag + window] for t in starts]).astype(np.float32)
         truth = tensor_to_frames(frames_to_tensor(store.frames[starts][:, frame_index], decoder["resolution"]))
-        info = {"rows": starts, "stimulus": store.stimulus[starts], "stimulus_time": store.stimulus_time[starts]}
+        info = {"rows": starts, "runs": store.runs[starts], "stimulus": store.stimulus[starts],
+                "stimulus_time": store.stimulus_time[starts]}
     negative = _negative(config, stores, window, lag)
 
     out_dir = root / f"decoded-{split}"
@@ -210,14 +211,16 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     with atomic_path(out_dir / "frames.npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, decoded=decoded, truth=truth, **info)
-    if len(starts) >= 2:
-        summary["ssim"] = own_vs_shuffled(clip_ssim_matrix(decoded, truth), seed=seed)
+    if len(starts) >= 2 and all(np.sum(info["runs"] == r) >= 2 for r in np.unique(info["runs"])):
+        pairs = progress_bar(desc="SSIM", unit="pair", enabled=progress)
+        summary["ssim"] = score_clips(decoded, truth, info["runs"], seed=seed, progress=pairs.update)
+        pairs.close()
     record = {
         "neurocine_version": __version__, "command": command or " ".join(sys.argv), "run": str(root),
         "split": split, "store": str(stores[split]), "n_clips": len(starts), "sampling": sampling,
         "beta": decoder["beta"], "frames": decoder["frames"], "resolution": decoder["resolution"], "seed": seed,
         "negative": sampling["negative"], "test_fmri_in_guidance": sampling["negative"] == "test_mean",
-        "ssim_own_vs_shuffled": summary["ssim"],
+        "ssim": summary["ssim"],
     }
     write_text_atomic(out_dir / "decode.json", json.dumps(record, indent=2, default=_json_default) + "\n")
     return summary
@@ -230,6 +233,5 @@ def _json_default(value):
 
 
 def ssim_lines(result):
-    """The printed summary of :func:`own_vs_shuffled`."""
-    return [result["protocol"], format_own_vs_shuffled(result),
-            f"clips closer to their own truth than to the others' on average: {result['closer_to_own']:.0%}"]
+    """The printed summary of :func:`~neurocine_toolbox.evaluation.clip_similarity.score_clips`."""
+    return format_scores(result)
