@@ -81,7 +81,7 @@ def test_stage_b_needs_the_encoder_and_stage_a(invoke, trained):
     assert "run `neurocine fit --stage decoder-text` first" in result.stderr
 
 
-def test_decode_writes_clips_gifs_frames_and_ssim_against_shuffled_truth(invoke, trained):
+def test_decode_writes_clips_gifs_frames_and_ssim_against_other_clips_truth(invoke, trained):
     result = _decode(invoke, trained, "--name", "dec")
     assert result.exit_code == 0, result.stderr
     out = trained / "sub-01/models/dec/decoded-test"
@@ -92,15 +92,18 @@ def test_decode_writes_clips_gifs_frames_and_ssim_against_shuffled_truth(invoke,
     assert len(list((out / "clips").glob("*_truth-vs-decoded.gif"))) == n
     record = json.loads((out / "decode.json").read_text())
     assert record["negative"] == "train_mean" and record["test_fmri_in_guidance"] is False
-    ssim = record["ssim_own_vs_shuffled"]
-    assert ssim["n"] == n and set(ssim) >= {"own", "shuffled", "difference", "p_value"}
+    ssim = record["ssim"]
+    assert ssim["n"] == n and set(ssim) >= {"own", "others", "difference", "p_value", "block_length", "method"}
+    # One test run of 5 windows: no circular shift 5 windows away exists, so no p-value, and it says so.
+    assert ssim["n_runs"] == 1 and ssim["p_value"] is None and ssim["n_others"] == 2
     assert "SSIM to own truth" in result.stdout and "to other clips' truth" in result.stdout
-    assert "MinD-Video protocol" in result.stdout
+    assert "MinD-Video protocol" in result.stdout and "p n/a (runs too short to shift)" in result.stdout
     # The truth is the test store's frames of each window's first TR (the clip the fMRI follows).
     from neurocine_toolbox.data.store import open_store
 
     with open_store(trained / "sub-01/func/sub-01_split-test_desc-neurocine_bold.h5") as store:
         assert np.array_equal(frames["truth"][0], store.frames[int(frames["rows"][0])])
+        assert np.array_equal(frames["runs"], store.runs[frames["rows"]])
 
 
 def test_decode_resumes_and_gives_the_same_frames(invoke, trained):
