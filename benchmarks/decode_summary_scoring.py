@@ -1,8 +1,8 @@
 """Time the decode summary at Wen 2018's size: every clip against its own truth and 50 others.
 
 1,200 clips (5 runs × 240, as Wen's test split) of 6 frames of 256×256 RGB uint8: movie-like
-truth frames (a drifting colour gradient, a moving disc, noise) and "decoded" frames (the truth
-plus noise), scored by ``evaluation.clip_similarity.score_clips`` (SSIM of the MinD-Video
+truth frames (scenes of 4 clips: a colour gradient, a drifting disc, noise) and "decoded" frames
+(the truth plus noise), scored by ``evaluation.clip_similarity.score_clips`` (SSIM of the MinD-Video
 protocol against the own truth and up to 50 other clips of the run, block bootstrap,
 circular-shift null): 1,200 × 51 × 6 = 367,200 frame SSIMs. Frame generation is not timed.
 
@@ -26,21 +26,27 @@ import time
 import numpy as np
 
 
-def movie_clips(n_clips, frames, size, seed=0):
-    """Movie-like truth clips and noisy "decoded" ones, uint8 ``[N, F, size, size, 3]``."""
+def movie_clips(n_clips, frames, size, scene_clips=4, seed=0):
+    """Movie-like truth clips and noisy "decoded" ones, uint8 ``[N, F, size, size, 3]``.
+
+    A new scene (colour ramp, disc position and colour) every ``scene_clips`` clips (8 s at
+    Wen's 2 s clips), drifting within the scene, plus pixel noise; decoded = truth + more noise.
+    """
     rng = np.random.default_rng(seed)
     y, x = (np.mgrid[0:size, 0:size] / size).astype(np.float32)
     truth = np.empty((n_clips, frames, size, size, 3), np.uint8)
     decoded = np.empty_like(truth)
     for i in range(n_clips):
+        if i % scene_clips == 0:
+            gain, phase, colour = rng.uniform(60, 220, 3), rng.uniform(0, 6), rng.uniform(40, 220, 3)
+            cy, cx, dy, dx = rng.uniform(0.2, 0.8, 4) * [1, 1, 0.05, 0.05]
         for f in range(frames):
-            t = (i + f / frames) / 8
-            cy, cx = 0.5 + 0.3 * np.sin(t), 0.5 + 0.3 * np.cos(0.7 * t)
-            disc = ((y - cy) ** 2 + (x - cx) ** 2 < 0.02)[..., None] * np.array([180, 160, 40], np.float32)
-            ramp = np.stack([200 * x, 200 * y, 120 + 80 * np.sin(6 * x + t)], axis=-1)
-            frame = ramp + disc + rng.normal(0, 8, (size, size, 3)).astype(np.float32)
+            t = (i % scene_clips) + f / frames
+            disc = ((y - cy - dy * t) ** 2 + (x - cx - dx * t) ** 2 < 0.02)[..., None] * colour
+            ramp = np.stack([gain[0] * x, gain[1] * y, gain[2] * (0.5 + 0.4 * np.sin(6 * x + phase + t))], axis=-1)
+            frame = ramp + disc + rng.integers(-8, 9, (size, size, 3))
             truth[i, f] = np.clip(frame, 0, 255)
-            decoded[i, f] = np.clip(frame + rng.normal(0, 30, (size, size, 3)).astype(np.float32), 0, 255)
+            decoded[i, f] = np.clip(frame + rng.integers(-50, 51, (size, size, 3)), 0, 255)
     return decoded, truth
 
 

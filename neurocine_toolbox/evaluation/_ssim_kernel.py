@@ -24,7 +24,7 @@ WINDOW = 7
 # Slices instead of offset indices (c[k + 3 * C]) for the same reason.
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _add_row(x_row, y_row, sx, sy, sxx, syy, sxy, sign):
     for k in range(sx.shape[0]):
         a = np.int32(x_row[k])
@@ -36,7 +36,7 @@ def _add_row(x_row, y_row, sx, sy, sxx, syy, sxy, sign):
         sxy[k] += sign * (a * b)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _row_ssim(sx, sy, sxx, syy, sxy, acc, channels, width_out):
     """Add one output row's SSIM values to ``acc`` from the column sums of a 7-row band."""
     c1 = (0.01 * 255.0) ** 2

@@ -116,7 +116,7 @@ def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, 
     for r, ((start, stop), run_offsets) in enumerate(zip(bounds, offsets)):
         column = {int(o): c for c, o in enumerate(run_offsets)}
         own_run = own[start:stop, None]
-        table = np.concatenate([own_run, per_run[r]], axis=1)  # column 0: offset 0 (runs too short to shift)
+        table = np.concatenate([own_run, per_run[r]], axis=1)  # column 0: offset 0, the run left unshifted
         index = np.array([column[int(o)] + 1 if o else 0 for o in null[:, r]], dtype=np.int64)
         null_values[:, start:stop] = table[:, index].T
     own_summary = summarise(own, runs, null_values if len(null) else None, shift_partners(runs, null),

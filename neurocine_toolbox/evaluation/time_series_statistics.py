@@ -49,7 +49,7 @@ BLOCKS_PER_AUTOCORRELATION = 3
 """Bootstrap blocks are this many times the estimated optimal length: blocks of the optimal
 length (which minimises the error of the variance, not of the interval) covered the mean of
 AR(1) ρ = 0.9 data in 91 % of datasets at Wen 2018's size (5 runs × 239 windows), three times
-as long (with the t quantile below) in 94 %; docs/benchmarks.md."""
+as long (with the t interval of :func:`bootstrap_interval`) in 95 %; docs/benchmarks.md."""
 
 
 def check_runs(runs, n=None):
