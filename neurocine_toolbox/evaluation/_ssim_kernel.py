@@ -1,10 +1,10 @@
 """The compiled loop behind :func:`neurocine_toolbox.evaluation.ssim.pair_ssim` (numba).
 
 Hand-written, not scikit-image, because scoring Wen 2018's 1,195 test clips against 50 other
-clips each is 367,000 frame pairs: ``structural_similarity`` takes about 10 ms a pair (days on
-a laptop), and the same arithmetic as separate numpy or torch operations is memory-bound
+clips each is 367,000 frame pairs: ``structural_similarity`` took 20–24 ms a pair on 2 cores
+(2 hours; days for the full N × N matrix decode used before), and the same arithmetic as separate numpy or torch operations is memory-bound
 (the 7×7 box sums of one frame pair alone took 4 ms in torch on 2 cores). One fused loop per
-frame pair keeps everything in cache: 0.3 ms a pair on 2 cores (docs/benchmarks.md).
+frame pair keeps everything in cache: 0.4 ms a pair on 2 busy cores (docs/benchmarks.md).
 
 What it computes is scikit-image's ``structural_similarity(x, y, data_range=255,
 channel_axis=-1)`` on uint8 frames, term by term: 7×7 uniform windows, sample covariance
