@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import PartialState
 
 from .._version import __version__
 from ..config import load_config
@@ -38,6 +37,7 @@ from ..errors import NeurocineError
 from ..evaluation.clip_similarity import clip_ssim_matrix, format_own_vs_shuffled, own_vs_shuffled
 from ..training.loop import step_seed
 from ..utils.atomic import atomic_path, write_text_atomic
+from ..utils.processes import check_launch
 from ..utils.progress import progress_bar
 
 log = logging.getLogger("neurocine")
@@ -169,7 +169,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
                 "beta": decoder["beta"], "frames": decoder["frames"], "resolution": decoder["resolution"],
                 "seed": int(config["seed"]), "pipeline_mtime_ns": pipeline_dir.stat().st_mtime_ns}
     _check_settings(out_dir, settings, force)
-    state = PartialState()
+    state = check_launch()
     if state.is_main_process:
         if force:
             shutil.rmtree(out_dir / "clips", ignore_errors=True)
