@@ -101,7 +101,14 @@ def test_test_split_never_reaches_training_unless_asked(invoke, derivatives, mon
         original_clips(self, path, *args, **kwargs)
 
     monkeypatch.setattr(decoder_stages.ClipDataset, "__init__", spy_clips)
+    scored = []  # the store held-out retrieval scores: the test split, never the training one
+    from neurocine_toolbox.training import fit as fit_module
+
+    retrieval = fit_module.encoder_retrieval
+    monkeypatch.setattr(fit_module, "encoder_retrieval",
+                        lambda encoder, path, *a, **k: scored.append(os.path.basename(path)) or retrieval(encoder, path, *a, **k))
     assert _fit(invoke, derivatives, "--name", "clean").exit_code == 0
+    assert scored == [os.path.basename(STORE.format("test"))]
     assert seen == [os.path.basename(STORE.format("train"))]
     assert windows == [os.path.basename(STORE.format("train"))]
     assert len(decoder_reads) >= 5 and set(decoder_reads) == {os.path.basename(STORE.format("train"))}
