@@ -6,9 +6,9 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
 from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
-from neurocine_toolbox.models.tiny_diffusion import SD15_SCHEDULE
 from neurocine_toolbox.models.video_unet import VideoUNet
 from neurocine_toolbox.pipelines import NeuroCinePipeline, NeuroCinePipelineOutput
+from neurocine_toolbox.tiny_models.diffusion import SD15_SCHEDULE
 
 VOXELS, WINDOW = 70, 2
 

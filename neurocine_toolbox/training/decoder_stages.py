@@ -33,7 +33,7 @@ from ..errors import NeurocineError
 from ..models.diffusion_components import load_noise_scheduler, load_unet_2d, load_vae
 from ..models.fmri_encoder import FMRIEncoder
 from ..models.prior_noise import dependent_noise
-from ..models.tiny_diffusion import posterior_means, small_vae
+from ..models.small_vae import posterior_means, small_vae
 from ..models.video_unet import VideoUNet, select_parameters
 from ..utils.atomic import atomic_path
 from ..utils.processes import process_state
