@@ -84,6 +84,10 @@ BAD = [
     ("encoder.embed_dim=1000", "setting 'encoder.embed_dim' must be a multiple of encoder.num_heads (16), not 1000"),
     ("pretrain.decoder_num_heads=3",
      "setting 'pretrain.decoder_num_heads' must be a divisor of pretrain.decoder_embed_dim (512), not 3"),
+    ("contrastive.gamma_tem=0", "setting 'contrastive.gamma_tem' must be above 0 when contrastive.mu_tem is "
+                                "(eq. 1 needs TRs to replace), not 0"),
+    ("data.window=1", "setting 'data.window' must be at least 2 when contrastive.mu_tem is above 0 (eq. 1 "
+                      "interpolates between the TRs of a window), not 1"),
     ("vae.block_out_channels=[24, 32]",
      "setting 'vae.block_out_channels' must be a list of widths, each a multiple of 24 (min(32, the first)), "
      "not [24, 32]"),

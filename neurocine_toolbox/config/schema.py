@@ -149,6 +149,14 @@ class Contrastive(_Optimisation):
     mu_image: NonNegative
     temperature: Positive
 
+    @model_validator(mode="after")
+    def _interpolation(self):
+        # Eq. 1 with γ_tem = 0 would replace no TR: the L_tem pair would be the window itself.
+        if self.mu_tem > 0 and self.gamma_tem == 0:
+            raise _pair_error("gamma_tem", "above 0 when contrastive.mu_tem is (eq. 1 needs TRs to replace)",
+                              "mu_tem", "0 when contrastive.gamma_tem is 0")
+        return self
+
 
 class Decoder(_Section):
     pretrained: ModelName
@@ -231,6 +239,14 @@ class Config(_Section):
     training: Training
     evaluation: Evaluation
 
+    @model_validator(mode="after")
+    def _window(self):
+        if self.contrastive.mu_tem > 0 and self.data.window < 2:
+            raise _pair_error("data.window", "at least 2 when contrastive.mu_tem is above 0 (eq. 1 interpolates "
+                                             "between the TRs of a window)",
+                              "contrastive.mu_tem", "0 when data.window is 1")
+        return self
+
 
 # --- errors --------------------------------------------------------------------------------------
 
@@ -300,8 +316,9 @@ def _first_error(error, config, rank):
         return ConfigValueError(key, f"setting '{key}' is missing (defaults.yaml should give it)")
     if kind == "neurocine_pair":
         ctx = detail["ctx"]
-        name = max((ctx["first"], ctx["second"]), key=lambda f: rank(f"{key}.{f}"))
-        key, rule = f"{key}.{name}", ctx["rules"][name]
+        dotted = lambda f: ".".join(p for p in (key, f) if p)  # noqa: E731  (a section's or the root's)
+        name = max((ctx["first"], ctx["second"]), key=lambda f: rank(dotted(f)))
+        key, rule = dotted(name), ctx["rules"][name]
     elif kind == "neurocine_rule":
         key, rule = f"{key}.{detail['ctx']['field']}", detail["ctx"]["rule"]
     elif info is not None and info.description:

@@ -13,6 +13,7 @@ import torch
 
 from ..simulate.classes import CLASSES
 from ..simulate.drawing import Clip, draw_clip
+from ..utils.device_random import randperm
 from ..utils.progress import progress_bar
 
 _ROWS = ("top", "middle", "bottom")
@@ -69,7 +70,7 @@ def train_world_clip(model, tokenizer, image_processor, *, n_pairs=4096, steps=3
     model.train()
     losses = []
     for _ in progress_bar(range(steps), desc="tiny-clip: training", unit="step", enabled=progress):
-        idx = torch.randperm(n_pairs, generator=generator)[:batch_size]
+        idx = randperm(n_pairs, generator)[:batch_size]
         out = model(input_ids=text["input_ids"][idx], attention_mask=text["attention_mask"][idx],
                     pixel_values=pixels[idx], return_loss=True)
         out.loss.backward()

@@ -15,13 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from ..models.small_vae import posterior_means
+from ..utils.device_random import rand, randint, randn
 from ..utils.progress import progress_bar
 from .world_clip import synthetic_pairs
 
 
 def _batches(n, batch_size, steps, generator, desc, progress):
     for _ in progress_bar(range(steps), desc=desc, unit="step", enabled=progress):
-        yield torch.randint(0, n, (batch_size,), generator=generator)
+        yield randint(0, n, (batch_size,), generator)
 
 
 def train_world_vae(vae, images, *, steps=600, batch_size=16, learning_rate=1e-3, kl_weight=1e-6, seed=0,
@@ -68,10 +69,10 @@ def train_world_unet(unet, latents, states, scheduler, *, steps=2000, batch_size
     unet.train()
     for index in _batches(len(latents), batch_size, steps, generator, "tiny-sd: UNet", progress):
         clean, condition = latents[index], states[index]
-        dropped = torch.rand(len(index), generator=generator) < condition_dropout
+        dropped = rand((len(index),), generator) < condition_dropout
         condition = torch.where(dropped[:, None, None], torch.zeros_like(condition), condition)
-        noise = torch.randn(clean.shape, generator=generator)
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator)
+        noise = randn(clean.shape, generator)
+        timesteps = randint(0, scheduler.config.num_train_timesteps, (len(index),), generator)
         loss = F.mse_loss(unet(scheduler.add_noise(clean, noise, timesteps), timesteps, condition).sample, noise)
         loss.backward()
         optimizer.step()
