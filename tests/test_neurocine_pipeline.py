@@ -128,3 +128,19 @@ def test_guidance_is_negative_plus_scale_times_conditional_minus_negative(pipeli
 class NeuroCineStubOutput:
     def __init__(self, sample):
         self.sample = sample
+
+
+def test_bf16_pipeline_decodes_like_the_fp32_one(pipeline):
+    """The dtype path a GPU takes (sampling.precision auto → bf16 on CUDA), run here on the CPU."""
+    import copy
+
+    from neurocine_toolbox.pipelines.decode_split import sampling_dtype
+
+    assert sampling_dtype({"precision": "auto"}, "cuda") == torch.bfloat16
+    assert sampling_dtype({"precision": "auto"}, "cpu") == torch.float32
+    half = copy.deepcopy(pipeline).to(torch.bfloat16)
+    assert half.unet.dtype == torch.bfloat16 and half.fmri_encoder.dtype == torch.bfloat16
+    windows = _windows(2, seed=5)
+    a = _decode(pipeline, windows, [0, 1], guidance_scale=3.0).astype(float)
+    b = _decode(half, windows, [0, 1], guidance_scale=3.0).astype(float)
+    assert b.shape == a.shape and np.abs(a - b).mean() < 8  # grey levels, of 255

@@ -205,6 +205,7 @@ class Sampling(_Section):
     eta: Fraction
     negative: _choice("train_mean", "test_mean")
     batch_size: Count
+    precision: _choice("auto", "fp32", "bf16", "fp16")
 
 
 class Training(_Section):

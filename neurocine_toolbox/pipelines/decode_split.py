@@ -101,6 +101,14 @@ def _quiet_diffusers():
             diffusers_logging.enable_progress_bar()
 
 
+def sampling_dtype(sampling, device):
+    """The pipeline's dtype: ``sampling.precision`` (``auto``: bf16 on CUDA, float32 elsewhere)."""
+    choice = sampling["precision"]
+    if choice == "auto":
+        choice = "bf16" if torch.device(device).type == "cuda" else "fp32"
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+
+
 def _negative(config, stores, window, lag):
     choice = config["sampling"]["negative"]
     if choice == "train_mean":
@@ -183,7 +191,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
         log.info("decode: %d of %d clips decoded earlier; skipped", skipped, len(starts))
 
     with _quiet_diffusers():
-        pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir).to(state.device)
+        pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir).to(state.device, sampling_dtype(sampling, state.device))
     pipeline.set_progress_bar_config(disable=True)
     seed = int(config["seed"])
     mine = todo[state.process_index::state.num_processes]
