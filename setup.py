@@ -57,6 +57,7 @@ setup(
         "accelerate>=0.30",
         "einops>=0.7",
         "scikit-image>=0.22",
+        "pydantic>=2",
         # Block bootstrap block lengths (evaluation/time_series_statistics.py).
         "arch>=7",
         # The compiled SSIM loop (evaluation/_ssim_kernel.py).
@@ -64,5 +65,15 @@ setup(
     ],
     # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
     extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel", "tensorboard>=2.10"]},
-    entry_points={"console_scripts": ["neurocine=neurocine_toolbox.cli.main:main"]},
+    entry_points={
+        "console_scripts": ["neurocine=neurocine_toolbox.cli.main:main"],
+        # Models named in configs and built in code on first use (models/pretrained.py finds
+        # them here, so that models/ never imports tiny_models/, which depends on it).
+        "neurocine.builtin_models": [
+            "tiny-clip = neurocine_toolbox.tiny_models.clip:build_tiny_clip",
+            "tiny-blip = neurocine_toolbox.tiny_models.blip:build_tiny_blip",
+            "tiny-sd = neurocine_toolbox.tiny_models.diffusion:build_tiny_sd",
+            "tiny-sd-random = neurocine_toolbox.tiny_models.diffusion:build_tiny_sd_random",
+        ],
+    },
 )

@@ -22,14 +22,16 @@ def command(ctx, subject, split, name, overrides, limit, force, derivatives):
 
     Writes per-clip mp4, truth|decoded gif and frames, one frames.npz of all clips, and
     decode.json to sub-XX/models/NAME/decoded-SPLIT/; resumes where an earlier run stopped.
-    `accelerate launch` shares the windows among several GPUs.
+    `accelerate launch` shares the windows among several GPUs (`torchrun` on CPUs).
     """
     from neurocine_toolbox.bids.paths import find_derivatives_dir
     from neurocine_toolbox.pipelines.decode_split import decode_split, ssim_lines
+    from neurocine_toolbox.utils.processes import end_processes
 
     summary = decode_split(find_derivatives_dir(derivatives), subject, name=name, split=split,
                            overrides=overrides, progress=not ctx.obj.quiet, limit=limit, force=force,
                            command=" ".join(["neurocine", *sys.argv[1:]]))
+    end_processes()
     if not summary["main_process"]:
         return
     click.echo(f"decoded {summary['decoded']} clips ({summary['skipped']} done earlier): {summary['out_dir']}")

@@ -31,10 +31,12 @@ def command(ctx, subject, stages, preset, config_path, overrides, name, resume, 
     decoder (a small VAE when none is configured; Stable Diffusion inflated to video, fine-tuned
     on captions, then on fMRI).
 
-    Outputs go to DERIVATIVES/sub-XX/models/NAME/; `accelerate launch` runs it on several GPUs.
+    Outputs go to DERIVATIVES/sub-XX/models/NAME/; `accelerate launch` runs it on several GPUs
+    (`torchrun --nproc_per_node N` on CPUs).
     """
     from neurocine_toolbox.bids.paths import find_derivatives_dir
     from neurocine_toolbox.training.fit import fit, retrieval_lines
+    from neurocine_toolbox.utils.processes import end_processes
 
     if include_test:
         overrides = (*overrides, "pretrain.include_test_fmri=true")
@@ -43,6 +45,7 @@ def command(ctx, subject, stages, preset, config_path, overrides, name, resume, 
         config_path=config_path, overrides=overrides, name=name, resume=resume, force=force,
         progress=not ctx.obj.quiet, command=" ".join(["neurocine", *sys.argv[1:]]),
     )
+    end_processes()
     if not summary["main_process"]:
         return  # under `accelerate launch`, the main process reports
     for stage in summary["ran"]:

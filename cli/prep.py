@@ -16,6 +16,9 @@ from .multi_value import MultiValueCommand
 @click.option("--frame-size", default=256, show_default=True, help="Frames are resized to N×N pixels.")
 @click.option("--train-repeats", type=click.Choice(["average", "separate"]), default="average",
               show_default=True, help="Average the training viewings of a movie, or keep each.")
+@click.option("--rescale-after-average/--no-rescale-after-average", default=False, show_default=True,
+              help="Z-score each averaged run again, so that splits averaging different numbers of "
+                   "viewings (Wen 2018: test 10, training 2) share one scale.")
 @click.option("--voxels", type=click.Choice(["mmp-visual", "reliability"]), default="mmp-visual",
               show_default=True, help="HCP-MMP1.0 V1–V4 in hierarchy order, or a test–retest "
                                       "reliability test on training runs.")

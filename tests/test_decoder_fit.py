@@ -133,3 +133,147 @@ def test_decode_without_a_trained_pipeline_is_one_line(invoke, trained):
     assert len(result.stderr.strip().splitlines()) == 1 and "run `neurocine fit --subject 01` first" in result.stderr
     bad = _decode(invoke, trained, "--name", "dec", "--set", "decoder.beta=0.5")
     assert bad.exit_code == 1 and "sampling.* settings only" in bad.stderr
+
+
+# --- wiring: which rows, which store, which settings reach the models --------------------------
+
+TRAIN_OFFSET, TEST_OFFSET = 10_000.0, 20_000.0
+
+
+@pytest.fixture
+def index_coded(trained, tmp_path):
+    """A copy of the "dec" run whose stores hold, in every fMRI column, their row index (plus an
+    offset per split), so that the rows a step reads can be read back from the values."""
+    import shutil
+
+    import h5py
+
+    derivatives = tmp_path / "derivatives"
+    for split, offset in (("train", TRAIN_OFFSET), ("test", TEST_OFFSET)):
+        relative = f"sub-01/func/sub-01_split-{split}_desc-neurocine_bold.h5"
+        (derivatives / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(trained / relative, derivatives / relative)
+        with h5py.File(derivatives / relative, "r+") as f:
+            rows = np.arange(f["fmri"].shape[0], dtype=np.float32)
+            f["fmri"][...] = (offset + rows)[:, None] * np.ones(f["fmri"].shape[1], np.float32)
+    run = derivatives / "sub-01/models/dec"
+    run.mkdir(parents=True)
+    shutil.copy(trained / "sub-01/models/dec/config.yaml", run)
+    shutil.copytree(trained / "sub-01/models/dec/decoder-fmri", run / "decoder-fmri")
+    return derivatives
+
+
+def _spy_pipeline(monkeypatch):
+    from neurocine_toolbox.pipelines import NeuroCinePipeline
+
+    calls = []
+
+    def call(self, fmri_windows, **kwargs):
+        calls.append({"fmri": np.asarray(fmri_windows), **kwargs})
+        n, size = len(fmri_windows), kwargs["height"]
+        return type("Out", (), {"frames": np.zeros((n, kwargs["num_frames"], size, size, 3), np.uint8)})()
+
+    monkeypatch.setattr(NeuroCinePipeline, "__call__", call)
+    return calls
+
+
+def _expected_windows(path, offset, window, lag):
+    from neurocine_toolbox.data.dataset import window_starts
+    from neurocine_toolbox.data.store import open_store
+
+    with open_store(path) as store:
+        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+    return starts, offset + starts[:, None] + lag + np.arange(window)[None, :]
+
+
+@pytest.mark.parametrize("negative, offset", [("train_mean", TRAIN_OFFSET), ("test_mean", TEST_OFFSET)])
+def test_decode_reads_lagged_windows_and_the_negative_from_the_right_store(index_coded, monkeypatch,
+                                                                          negative, offset):
+    from neurocine_toolbox.config import load_config
+    from neurocine_toolbox.pipelines.decode_split import decode_split
+    from neurocine_toolbox.training.loop import step_seed
+
+    calls = _spy_pipeline(monkeypatch)
+    config = load_config(path=index_coded / "sub-01/models/dec/config.yaml")
+    window, lag = config["data"]["window"], config["data"]["lag"]
+    assert lag == 2  # the tiny preset's: a lag of 0 would hide a forgotten shift
+    decode_split(index_coded, "01", name="dec", progress=False, limit=5,
+                 overrides=[f"sampling.negative={negative}", "sampling.guidance_scale=3.5"])
+    starts, expected = _expected_windows(index_coded / "sub-01/func/sub-01_split-test_desc-neurocine_bold.h5",
+                                         TEST_OFFSET, window, lag)
+    fmri = np.concatenate([c["fmri"] for c in calls])
+    assert np.array_equal(fmri[:, :, 0], expected[:5]) and (fmri == fmri[..., :1]).all()
+    split = "train" if negative == "train_mean" else "test"
+    _, negative_rows = _expected_windows(index_coded / f"sub-01/func/sub-01_split-{split}_desc-neurocine_bold.h5",
+                                         offset, window, lag)
+    for call in calls:
+        assert np.allclose(np.asarray(call["negative_fmri"])[:, 0], negative_rows.mean(axis=0))
+        assert call["beta"] == config["decoder"]["beta"] and call["guidance_scale"] == 3.5
+        assert call["num_inference_steps"] == config["sampling"]["num_inference_steps"]
+    seeds = [g.initial_seed() for c in calls for g in c["generator"]]
+    assert seeds == [step_seed(config["seed"], i, 6) for i in range(5)]
+
+
+def test_clip_dataset_pairs_lagged_fmri_with_the_clip_and_caption_of_its_first_tr(index_coded):
+    from neurocine_toolbox.data.clips import ClipDataset
+    from neurocine_toolbox.data.store import open_store
+
+    path = index_coded / "sub-01/func/sub-01_split-train_desc-neurocine_bold.h5"
+    with open_store(path) as store:
+        n_clips, frame_rows = store.n_frame_rows, store.frame_rows
+        states = np.asarray(store.clip_text_states[np.arange(len(store))], np.float32)
+    latents = torch.arange(n_clips, dtype=torch.float32).view(-1, 1, 1, 1, 1).expand(-1, 2, 3, 2, 2)
+    dataset = ClipDataset(path, latents, window=2, lag=2, with_text=True)
+    starts, expected = _expected_windows(path, TRAIN_OFFSET, 2, 2)
+    for index in (0, len(dataset) // 2, len(dataset) - 1):
+        item = dataset[index]
+        t = int(starts[index])
+        assert item["fmri"][:, 0].tolist() == expected[index].tolist()
+        assert (item["latents"] == frame_rows[t]).all()
+        assert torch.equal(item["text_states"], torch.from_numpy(states[t]))
+
+
+def test_decoder_stages_use_the_configured_beta_dropout_and_training_negative(invoke, trained, monkeypatch):
+    import shutil
+
+    from neurocine_toolbox.training import decoder_stages
+
+    betas, conditions, means = [], [], []
+    noise = decoder_stages.dependent_noise
+    monkeypatch.setattr(decoder_stages, "dependent_noise",
+                        lambda shape, beta, *a, **k: betas.append(beta) or noise(shape, beta, *a, **k))
+    condition = decoder_stages._fmri_condition
+    monkeypatch.setattr(decoder_stages, "_fmri_condition",
+                        lambda negative, dropout: conditions.append((negative, dropout)) or condition(negative, dropout))
+    mean = decoder_stages.mean_training_window
+    monkeypatch.setattr(decoder_stages, "mean_training_window",
+                        lambda path, *a: means.append(str(path)) or mean(path, *a))
+    run = trained / "sub-01/models/wired"
+    run.mkdir(parents=True)
+    shutil.copytree(trained / "sub-01/models/dec/encoder", run / "encoder")
+    vae = trained / "sub-01/models/dec/vae/model"
+    result = _fit(invoke, trained, "--name", "wired", "--stage", "decoder", "--set", f"decoder.vae={vae}",
+                  "--set", "decoder.beta=0.6", "--set", "decoder_fmri.condition_dropout=0.3")
+    assert result.exit_code == 0, result.stderr
+    assert len(betas) == 4 + 3 and set(betas) == {0.6}  # every step of stage A (4) and B (3)
+    assert [d for _, d in conditions] == [0.3]
+    assert means == [str(trained / "sub-01/func/sub-01_split-train_desc-neurocine_bold.h5")]
+
+
+def test_condition_dropout_replaces_that_share_of_windows_by_the_negative():
+    from neurocine_toolbox.training.decoder_stages import _fmri_condition
+
+    negative = torch.full((2, 5), -7.0)
+    fmri = torch.randn(4000, 2, 5)
+    seen = {}
+
+    def model(noisy, timesteps, windows):
+        seen["fmri"] = windows
+        return noisy
+
+    _fmri_condition(negative, 0.3)(model, {"fmri": fmri}, None, None, torch.Generator().manual_seed(0))
+    replaced = (seen["fmri"] == -7.0).all(dim=(1, 2))
+    assert replaced.float().mean().item() == pytest.approx(0.3, abs=0.025)
+    assert torch.equal(seen["fmri"][~replaced], fmri[~replaced])
+    _fmri_condition(negative, 0.0)(model, {"fmri": fmri}, None, None, torch.Generator().manual_seed(0))
+    assert torch.equal(seen["fmri"], fmri)

@@ -16,8 +16,9 @@ from neurocine_toolbox.data.embedding import embed_store, embed_stores
 from neurocine_toolbox.data.prep import PrepOptions, prep
 from neurocine_toolbox.errors import NeurocineError
 from neurocine_toolbox.models.pretrained import resolve_pretrained
-from neurocine_toolbox.models.tiny_pretrained import build_tiny_blip, build_tiny_clip
 from neurocine_toolbox.simulate import simulate_dataset
+from neurocine_toolbox.tiny_models.blip import build_tiny_blip
+from neurocine_toolbox.tiny_models.clip import build_tiny_clip
 
 # Two training movies seen twice, one test movie seen twice; 12 s each = 6 TRs of 2 s.
 SIM = dict(n_train_segments=2, train_segment_seconds=12, n_test_segments=1, test_segment_seconds=12,

@@ -101,7 +101,14 @@ def test_test_split_never_reaches_training_unless_asked(invoke, derivatives, mon
         original_clips(self, path, *args, **kwargs)
 
     monkeypatch.setattr(decoder_stages.ClipDataset, "__init__", spy_clips)
+    scored = []  # the store held-out retrieval scores: the test split, never the training one
+    from neurocine_toolbox.training import fit as fit_module
+
+    retrieval = fit_module.encoder_retrieval
+    monkeypatch.setattr(fit_module, "encoder_retrieval",
+                        lambda encoder, path, *a, **k: scored.append(os.path.basename(path)) or retrieval(encoder, path, *a, **k))
     assert _fit(invoke, derivatives, "--name", "clean").exit_code == 0
+    assert scored == [os.path.basename(STORE.format("test"))]
     assert seen == [os.path.basename(STORE.format("train"))]
     assert windows == [os.path.basename(STORE.format("train"))]
     assert len(decoder_reads) >= 5 and set(decoder_reads) == {os.path.basename(STORE.format("train"))}
@@ -151,15 +158,16 @@ def test_store_without_embeddings_is_one_clear_line(invoke, derivatives, tmp_pat
     assert len(lines) == 1 and "run `neurocine embed` first" in lines[0]
 
 
-def test_accelerate_launch_with_two_cpu_processes(derivatives):
+def test_two_cpu_processes_train_and_decode_together(derivatives):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+    # torchrun: `accelerate launch --cpu --num_processes 2` starts only one process.
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                "-m", "neurocine_toolbox.cli.main", "--quiet", "fit", "--subject", "01",
                "--derivatives", str(derivatives), *QUICK, "--name", "two-processes"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     root = derivatives / "sub-01/models/two-processes"
+    assert json.loads((root / "provenance.json").read_text())["processes"] == 2
     assert FMRIEncoder.from_pretrained(root / "encoder/model") is not None
     rows = (root / "encoder/metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5"]  # one writer, every step once
@@ -207,3 +215,15 @@ def test_extra_unlabeled_stores_join_pretraining_only(invoke, derivatives, tmp_p
                "--set", f"pretrain.extra_stores=[{train}]")
     assert bad.exit_code == 1 and "prepare it with the same voxel selection" in bad.stderr
     assert not (derivatives / "sub-01/models/extra-bad/pretrain/model").exists()
+
+
+def test_processes_that_do_not_form_a_group_are_refused(invoke, derivatives, monkeypatch):
+    """A launcher's WORLD_SIZE without a process group would make every process write alone."""
+    from neurocine_toolbox.utils.processes import process_state
+
+    process_state()  # this test process: one process, already set up
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    result = _fit(invoke, derivatives, "--name", "alone", *ENCODER)
+    assert result.exit_code == 1
+    assert "2 processes were launched but accelerate sees 1" in result.stderr
+    assert not (derivatives / "sub-01/models/alone").exists()

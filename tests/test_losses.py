@@ -79,3 +79,48 @@ def test_encoder_loss_is_eq3_and_skips_zero_weight_terms():
     total, parts = encoder_contrastive_loss(e, None, None, txt, img, no_aug)
     assert set(parts) == {"text", "image"}
     assert total.item() == pytest.approx((contrastive_ce(e, txt, 0.2) + contrastive_ce(e, img, 0.2)).item(), rel=1e-6)
+
+
+def test_text_and_image_terms_have_their_own_weights():
+    """μ_text weighs the caption term and μ_image the image term: swapping them changes the loss."""
+    g = torch.Generator().manual_seed(4)
+    e, txt, img = (torch.randn(6, 4, generator=g) for _ in range(3))
+    settings = {"mu_spa": 0.0, "mu_tem": 0.0, "mu_text": 0.3, "mu_image": 2.0, "temperature": 0.2}
+    total, parts = encoder_contrastive_loss(e, None, None, txt, img, settings)
+    assert parts["text"] == pytest.approx(contrastive_ce(e, txt, 0.2).item())
+    assert parts["image"] == pytest.approx(contrastive_ce(e, img, 0.2).item())
+    assert total.item() == pytest.approx(0.3 * parts["text"] + 2.0 * parts["image"], rel=1e-6)
+    assert total.item() != pytest.approx(2.0 * parts["text"] + 0.3 * parts["image"], rel=1e-3)
+
+
+def test_window_targets_average_unit_embeddings_of_the_right_kind():
+    from neurocine_toolbox.data.targets import window_targets
+
+    text = torch.tensor([[[3.0, 0.0]], [[0.0, 2.0]]]).transpose(0, 1)  # [1 window, 2 TRs, d=2]
+    image = torch.tensor([[[[0.0, 5.0], [4.0, 0.0]], [[0.0, 1.0], [0.0, 9.0]]]])  # [1, 2 TRs, 2 frames, 2]
+    t, i = window_targets({"text_embeds": text, "image_embeds": image})
+    assert t.tolist() == [[0.5, 0.5]]
+    assert i.tolist() == [[0.25, 0.75]]
+
+
+def test_contrastive_step_pairs_the_caption_term_with_text_and_the_image_term_with_images():
+    from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
+    from neurocine_toolbox.training.encoder_stages import contrastive_step
+
+    torch.manual_seed(0)
+    encoder = FMRIEncoder(num_voxels=32, patch_size=16, embed_dim=16, depth=1, num_heads=2, window_size=2,
+                          out_tokens=2, out_dim=8, clip_dim=4)
+    g = torch.Generator().manual_seed(1)
+    batch = {"fmri": torch.randn(5, 2, 32, generator=g), "text_embeds": torch.randn(5, 2, 4, generator=g),
+             "image_embeds": torch.randn(5, 2, 3, 4, generator=g)}
+    section = {"mu_spa": 0.0, "mu_tem": 0.0, "mu_text": 1.0, "mu_image": 1.0, "temperature": 0.1,
+               "gamma_spa": 0.2, "gamma_tem": 0.5, "spatial_mask_space": "voxels"}
+    _, parts = contrastive_step(section)(encoder, batch, torch.Generator())
+    with torch.no_grad():
+        embeds = encoder(batch["fmri"]).embeds
+    from neurocine_toolbox.data.targets import window_targets
+
+    text, image = window_targets(batch)
+    assert parts["text"] == pytest.approx(contrastive_ce(embeds, text, 0.1).item(), rel=1e-5)
+    assert parts["image"] == pytest.approx(contrastive_ce(embeds, image, 0.1).item(), rel=1e-5)
+    assert parts["text"] != pytest.approx(parts["image"], rel=1e-3)

@@ -6,9 +6,9 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
 from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
-from neurocine_toolbox.models.tiny_diffusion import SD15_SCHEDULE
 from neurocine_toolbox.models.video_unet import VideoUNet
 from neurocine_toolbox.pipelines import NeuroCinePipeline, NeuroCinePipelineOutput
+from neurocine_toolbox.tiny_models.diffusion import SD15_SCHEDULE
 
 VOXELS, WINDOW = 70, 2
 
@@ -96,3 +96,51 @@ def test_save_and_load_round_trip_gives_the_same_frames(pipeline, tmp_path):
     windows = _windows(2, seed=3)
     assert np.array_equal(_decode(pipeline, windows, [0, 1], guidance_scale=3.0),
                           _decode(loaded, windows, [0, 1], guidance_scale=3.0))
+
+
+def test_guidance_is_negative_plus_scale_times_conditional_minus_negative(pipeline, monkeypatch):
+    """A stub UNet whose prediction is the mean of its conditioning states: the scheduler must get
+    ``uncond + g · (cond − uncond)``, with uncond from the negative fMRI and cond from the window."""
+    windows = _windows(2, seed=4)
+    negative = torch.full((WINDOW, VOXELS), 0.5)
+
+    def stub(sample, timestep, encoder_hidden_states, **kwargs):
+        level = encoder_hidden_states.float().mean(dim=(1, 2))
+        return NeuroCineStubOutput(level.view(-1, 1, 1, 1, 1).expand_as(sample).clone())
+
+    monkeypatch.setattr(pipeline.unet, "forward", stub)
+    seen = []
+    step = pipeline.scheduler.step
+    monkeypatch.setattr(pipeline.scheduler, "step", lambda out, t, latents, **kw: seen.append(out) or step(out, t, latents, **kw))
+    with torch.no_grad():
+        cond = pipeline.fmri_encoder(windows).text_states.mean(dim=(1, 2))
+        uncond = pipeline.fmri_encoder(negative[None]).text_states.mean()
+    for scale in (1.0, 4.0):
+        seen.clear()
+        _decode(pipeline, windows, [0, 1], guidance_scale=scale, negative_fmri=negative.numpy())
+        expected = uncond + scale * (cond - uncond) if scale > 1 else cond
+        for prediction in seen:
+            assert prediction.shape[0] == 2  # one prediction per clip, after combining the halves
+            assert torch.allclose(prediction.flatten(1).mean(1), expected, atol=1e-5)
+            assert torch.allclose(prediction.flatten(1).std(1), torch.zeros(2), atol=1e-6)
+
+
+class NeuroCineStubOutput:
+    def __init__(self, sample):
+        self.sample = sample
+
+
+def test_bf16_pipeline_decodes_like_the_fp32_one(pipeline):
+    """The dtype path a GPU takes (sampling.precision auto → bf16 on CUDA), run here on the CPU."""
+    import copy
+
+    from neurocine_toolbox.pipelines.decode_split import sampling_dtype
+
+    assert sampling_dtype({"precision": "auto"}, "cuda") == torch.bfloat16
+    assert sampling_dtype({"precision": "auto"}, "cpu") == torch.float32
+    half = copy.deepcopy(pipeline).to(torch.bfloat16)
+    assert half.unet.dtype == torch.bfloat16 and half.fmri_encoder.dtype == torch.bfloat16
+    windows = _windows(2, seed=5)
+    a = _decode(pipeline, windows, [0, 1], guidance_scale=3.0).astype(float)
+    b = _decode(half, windows, [0, 1], guidance_scale=3.0).astype(float)
+    assert b.shape == a.shape and np.abs(a - b).mean() < 8  # grey levels, of 255

@@ -46,7 +46,10 @@ PROBE = """
 import importlib.metadata, importlib.util, json, sys
 import neurocine_toolbox, neurocine_toolbox.cli.main, neurocine_toolbox.bids_templates
 from neurocine_toolbox.bids.templates import read_template
+from neurocine_toolbox.models.pretrained import builtin_builder, builtin_models
+builders = {name: builtin_builder(name) for name in builtin_models()}
 print(json.dumps({
+    "builtin_models": {name: [sys.modules[b.__module__].__file__, b.builder_version] for name, b in builders.items()},
     "package": neurocine_toolbox.__file__,
     "cli": neurocine_toolbox.cli.main.__file__,
     "templates_pkg": neurocine_toolbox.bids_templates.__file__,
@@ -108,7 +111,7 @@ def test_wheel_holds_cli_and_templates_inside_the_library(wheel):
     }, "only the library and its metadata may be installed at the top level (no cli/)"
 
 
-def test_wheel_declares_the_console_script(wheel):
+def test_wheel_declares_the_console_script_and_the_builtin_models(wheel):
     with zipfile.ZipFile(wheel) as zf:
         text = zf.read(f"neurocine-{__version__}.dist-info/entry_points.txt").decode()
     entry_points = configparser.ConfigParser()
@@ -116,6 +119,7 @@ def test_wheel_declares_the_console_script(wheel):
     assert dict(entry_points["console_scripts"]) == {
         "neurocine": "neurocine_toolbox.cli.main:main"
     }
+    assert sorted(entry_points["neurocine.builtin_models"]) == ["tiny-blip", "tiny-clip", "tiny-sd", "tiny-sd-random"]
 
 
 def test_installed_wheel_imports_and_reads_templates_away_from_repo(target, tmp_path):
@@ -126,6 +130,11 @@ def test_installed_wheel_imports_and_reads_templates_away_from_repo(target, tmp_
     found = _probe(cwd=tmp_path, pythonpath=target)
     for key in ("package", "cli", "templates_pkg"):
         assert Path(found[key]).is_relative_to(target), (key, found[key])
+    # The built-in model names resolve, through the wheel's entry points, to its own builders.
+    assert sorted(found["builtin_models"]) == ["tiny-blip", "tiny-clip", "tiny-sd", "tiny-sd-random"]
+    for name, (module_file, version) in found["builtin_models"].items():
+        assert Path(module_file).is_relative_to(target / "neurocine_toolbox" / "tiny_models"), (name, module_file)
+        assert isinstance(version, int)
     assert not found["top_level_cli"]
     for name in TEMPLATES:
         assert found["templates"][name] == (REPO / "bids_templates" / name).read_text()

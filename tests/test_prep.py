@@ -57,7 +57,9 @@ def prepped(random_bids, tmp_path_factory):
     average = prep(random_bids, out / "average", options=PrepOptions(frame_size=16), progress=False)
     separate = prep(random_bids, out / "separate", progress=False,
                     options=PrepOptions(frame_size=16, train_repeats="separate"))
-    return {"average": average, "separate": separate, "bids": random_bids}
+    rescaled = prep(random_bids, out / "rescaled", progress=False,
+                    options=PrepOptions(frame_size=16, rescale_after_average=True))
+    return {"average": average, "separate": separate, "rescaled": rescaled, "bids": random_bids}
 
 
 def raw_block(bids, spec):
@@ -117,6 +119,24 @@ def test_per_run_zscore_and_repeat_averaging(prepped):
             assert len(specs) == 2
             expected = np.mean([oracle_clean(raw_block(bids, s)[:, VISUAL]) for s in specs], axis=0)
             np.testing.assert_allclose(average.fmri[rows, : len(VISUAL)], expected, atol=2e-4)
+
+
+def test_rescale_after_average_zscores_each_averaged_run_again(prepped):
+    bids = prepped["bids"]
+    for path in prepped["rescaled"]:
+        with open_store(path) as store:
+            assert store.attrs["prep_parameters"]["options"]["rescale_after_average"] is True
+            assert "z-scored again" in store.attrs["fmri_units"]
+            for run in range(store.runs.max() + 1):
+                rows = store.runs == run
+                specs = [r for r in RUNS if any(r.stem in s for s in store.run_sources[run])]
+                mean = np.mean([oracle_clean(raw_block(bids, s)[:, VISUAL]) for s in specs], axis=0)
+                expected = (mean - mean.mean(0)) / mean.std(0)
+                np.testing.assert_allclose(store.fmri[rows, : len(VISUAL)], expected, atol=2e-4)
+                np.testing.assert_allclose(store.fmri[rows, : len(VISUAL)].std(0), 1, atol=1e-3)
+    with open_store(prepped["average"][1]) as plain:  # without it, 3 averaged viewings shrink the spread
+        assert plain.attrs["prep_parameters"]["options"]["rescale_after_average"] is False
+        assert plain.fmri[:, : len(VISUAL)].std(0).mean() < 0.9
 
 
 def test_test_split_averages_all_viewings(prepped):

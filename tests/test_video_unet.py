@@ -102,3 +102,37 @@ def test_save_and_load_round_trip(unet2d, tmp_path):
     sample, timesteps, states = _inputs()
     with torch.no_grad():
         assert torch.equal(video.eval()(sample, timesteps, states).sample, loaded.eval()(sample, timesteps, states).sample)
+
+
+def test_sparse_causal_attention_reads_exactly_the_frame_and_the_two_before():
+    """One attention layer, gate fully open: frame i's keys and values are frames i, i−1, i−2 (clamped at 0)."""
+    from diffusers.models.attention_processor import Attention
+
+    from neurocine_toolbox.models.video_layers import FrameContext, SparseCausalAttnProcessor
+
+    torch.manual_seed(0)
+    frames, tokens, dim = 6, 5, 8
+    context = FrameContext()
+    context.frames = frames
+    attn = Attention(query_dim=dim, heads=2, dim_head=4)
+    processor = SparseCausalAttnProcessor(context, heads=2)
+    with torch.no_grad():
+        processor.gate.fill_(1.0)
+    attn.set_processor(processor)
+    x = torch.randn(frames, tokens, dim)  # one clip: its frames in the batch dimension
+    with torch.no_grad():
+        out = attn(x)
+        for i in range(frames):
+            sources = [i, max(i - 1, 0), max(i - 2, 0)]
+            q = attn.to_q(x[i]).view(tokens, 2, 4).transpose(0, 1)
+            kv = torch.cat([x[j] for j in sources])
+            k = attn.to_k(kv).view(-1, 2, 4).transpose(0, 1)
+            v = attn.to_v(kv).view(-1, 2, 4).transpose(0, 1)
+            weights = torch.softmax(q @ k.transpose(1, 2) / 2.0, dim=-1)
+            expected = attn.to_out[0]((weights @ v).transpose(0, 1).reshape(tokens, dim))
+            assert torch.allclose(out[i], expected, atol=1e-5), i
+            for j in range(frames):  # which frames can change frame i's output
+                changed = x.clone()
+                changed[j] += 1.0
+                moved = not torch.allclose(attn(changed)[i], out[i], atol=1e-6)
+                assert moved == (j in sources), (i, j)

@@ -5,7 +5,7 @@ import torch
 
 from neurocine_toolbox.models.pretrained import load_clip
 from neurocine_toolbox.simulate.classes import CLASSES
-from neurocine_toolbox.simulate.world_clip import describe, synthetic_pairs
+from neurocine_toolbox.tiny_models.world_clip import describe, synthetic_pairs
 
 
 def test_captions_say_what_is_drawn_and_where():

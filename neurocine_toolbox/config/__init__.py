@@ -3,7 +3,9 @@
 A config is a plain nested ``dict``. It is resolved in this order, each layer overriding the one
 before: ``defaults.yaml`` → a preset (``presets/<name>.yaml``) → a user YAML file (which may name
 its own preset with ``base: <name>``) → ``key.sub=value`` overrides. Keys that ``defaults.yaml``
-does not know are refused, so a typo never silently falls back to a default.
+does not know are refused, so a typo never silently falls back to a default; and every value is
+checked against its type and range (:mod:`.schema`) before the config is returned, so a bad one
+stops the command before any work, in one line naming the key (and the file that set it).
 """
 
 import copy
@@ -14,13 +16,27 @@ from pathlib import Path
 import yaml
 
 from ..errors import NeurocineError
+from .schema import ConfigValueError, check_config, show
 
 _PACKAGE = "neurocine_toolbox.config"
+#: The layers of a config, in the order they are applied (later ones win).
+_LAYERS = ("defaults", "preset", "file", "override")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-4`` as a number as YAML 1.2 does (1.1 wants ``1.0e-4``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def _read_yaml(text, source):
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         problem = str(err).splitlines()[0]
         raise NeurocineError(f"not valid YAML ({problem})", source)
@@ -53,18 +69,23 @@ def _preset(name):
     return _read_yaml(_packaged(f"presets/{name}.yaml").read_text(), f"preset {name}")
 
 
-def _merge(base, update, source, prefix=""):
-    """Deep-merge ``update`` into ``base`` in place, refusing keys ``base`` does not have."""
+def _merge(base, update, source, prefix="", origins=None, layer=None):
+    """Deep-merge ``update`` into ``base`` in place, refusing keys ``base`` does not have.
+
+    ``origins`` (dotted key → ``(layer, source)``) records which layer set each value last.
+    """
     for key, value in update.items():
         where = f"{prefix}{key}"
         if key not in base:
             raise NeurocineError(f"unknown setting '{where}'", source)
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
-                raise NeurocineError(f"setting '{where}' must be a mapping", source)
-            _merge(base[key], value, source, where + ".")
+                raise NeurocineError(f"setting '{where}' must be a mapping of settings, not {show(value)}", source)
+            _merge(base[key], value, source, where + ".", origins, layer)
         else:
             base[key] = copy.deepcopy(value)
+            if origins is not None:
+                origins[where] = (layer, source)
 
 
 def parse_override(text):
@@ -76,7 +97,11 @@ def parse_override(text):
     parts = key.strip().split(".")
     for part in parts[:-1]:
         leaf = leaf.setdefault(part, {})
-    leaf[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    try:
+        leaf[parts[-1]] = yaml.load(value, Loader=_Loader) if value.strip() else None  # noqa: S506
+    except yaml.YAMLError as err:
+        problem = str(err).splitlines()[0]
+        raise NeurocineError(f"the value of '{text}' is not valid YAML ({problem})") from None
     return tree
 
 
@@ -97,8 +122,16 @@ def load_config(preset=None, path=None, overrides=()):
     -------
     dict
         The resolved config, with ``"preset"`` set to the preset used (or None).
+
+    Raises
+    ------
+    NeurocineError
+        An unknown preset, file or key, or a value of the wrong type or out of range (one line
+        naming the key, prefixed by the file or preset that set it: ``setting
+        'contrastive.gamma_spa' must be a number in [0, 1], not 'abc'``).
     """
     config = defaults()
+    origins = {}
     user = {}
     if path is not None:
         path = Path(path)
@@ -109,12 +142,26 @@ def load_config(preset=None, path=None, overrides=()):
         recorded = user.pop("preset", None)  # a run's resolved config.yaml: values already merged
         preset = preset or base
     if preset is not None:
-        _merge(config, _preset(preset), f"preset {preset}")
-    _merge(config, user, path)
+        _merge(config, _preset(preset), f"preset {preset}", origins=origins, layer="preset")
+    _merge(config, user, path, origins=origins, layer="file")
     for text in overrides:
-        _merge(config, parse_override(text), "override")
+        _merge(config, parse_override(text), None, origins=origins, layer="override")
+    _check(config, origins)
     config["preset"] = preset if preset is not None else (recorded if path is not None else None)
     return config
+
+
+def _check(config, origins):
+    """Check every value (:func:`.schema.check_config`); name the file or preset of a bad one."""
+
+    def rank(key):
+        return _LAYERS.index(origins.get(key, ("defaults", None))[0])
+
+    try:
+        check_config(config, rank)
+    except ConfigValueError as err:
+        layer, source = origins.get(err.key, ("defaults", "defaults.yaml"))
+        raise NeurocineError(err.message, None if layer == "override" else source) from None
 
 
 def config_to_yaml(config):

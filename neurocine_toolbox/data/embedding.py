@@ -19,8 +19,9 @@ import torch
 
 from .._version import __version__
 from ..errors import NeurocineError
-from ..models.pretrained import BLIP_LABEL, CLIP_LABEL, load_blip, load_clip, require_pretrained
-from ..models.tiny_pretrained import CLIP_TEXT_LENGTH
+from ..models.pretrained import (
+    BLIP_LABEL, CLIP_LABEL, CLIP_TEXT_LENGTH, load_blip, load_clip, require_pretrained,
+)
 from ..utils.atomic import atomic_path, write_text_atomic
 from ..utils.progress import progress_bar
 from .captions import CAPTION_SOURCES, blip_captions, find_stimuli_dir, middle_frame, sidecar_captions
@@ -104,7 +105,7 @@ def select_device(device=None):
     return device, torch.float16 if device.type == "cuda" else torch.float32
 
 
-def load_embedding_models(options, device=None):
+def load_embedding_models(options, device=None, progress=None):
     """Load the models the embedding step needs (BLIP only for ``captions: model``).
 
     Parameters
@@ -112,6 +113,9 @@ def load_embedding_models(options, device=None):
     options : EmbeddingOptions or dict
     device : str, optional
         "cpu" or "cuda"; default CUDA when available.
+    progress : bool, optional
+        Progress bars while a built-in model (``tiny-clip``) is built; default: when the
+        ``neurocine`` logger shows INFO messages.
 
     Returns
     -------
@@ -121,8 +125,8 @@ def load_embedding_models(options, device=None):
     device, dtype = select_device(device)
     # Check both before loading either: a missing CLIP should not wait for BLIP to load.
     if options.captions == "model":
-        require_pretrained(options.caption_model, BLIP_LABEL, "embedding.caption_model")
-    require_pretrained(options.clip_model, CLIP_LABEL, "embedding.clip_model")
+        require_pretrained(options.caption_model, BLIP_LABEL, "embedding.caption_model", progress)
+    require_pretrained(options.clip_model, CLIP_LABEL, "embedding.clip_model", progress)
     blip = load_blip(options.caption_model, device, dtype) if options.captions == "model" else None
     clip = load_clip(options.clip_model, device, dtype)
     return EmbeddingModels(clip, blip, device, dtype)
@@ -278,7 +282,7 @@ def embed_stores(paths, config_embedding=None, *, device=None, progress=True, bi
             if options.captions == "sidecar":
                 stimuli[path] = find_stimuli_dir(path, bids_dir)
                 captions[path] = sidecar_captions(store, stimuli[path])
-    models = models or load_embedding_models(options, device)
+    models = models or load_embedding_models(options, device, progress)
     if options.captions == "model" and models.blip is None:
         raise NeurocineError("captions: model needs a BLIP model, but the models given were loaded without one")
     done = []

@@ -22,7 +22,7 @@ from ..utils.atomic import StagedOutput
 from ..utils.hashing import sha256_file
 from ..utils.progress import progress_bar
 from .cifti import read_dtseries
-from .cleaning import clean_run
+from .cleaning import clean_run, zscore
 from .prep_plan import frame_times, natural_key, plan_subject
 from .store import create_store, store_relpath, write_json_attr, write_strings
 from .video import sample_frames
@@ -51,6 +51,11 @@ class PrepOptions:
         Frames are resized to ``frame_size`` × ``frame_size``.
     train_repeats : {"average", "separate"}
         Average the training viewings of a movie or keep each. Test viewings are averaged.
+    rescale_after_average : bool
+        Z-score each averaged run again. Averaging k viewings shrinks the spread of what does
+        not repeat across them, so without it the test split (10 viewings in Wen 2018) has a
+        smaller spread than the training split (2) the encoder learned from. Each run's own time
+        series only: no statistic crosses runs or splits.
     voxels : {"mmp-visual", "reliability"}
         Voxel selection.
     reliability_p : float
@@ -68,6 +73,7 @@ class PrepOptions:
     frames_per_tr: int = 6
     frame_size: int = 256
     train_repeats: str = "average"
+    rescale_after_average: bool = False
     voxels: str = "mmp-visual"
     reliability_p: float = 0.01
     reliability_top_n: int | None = None
@@ -221,6 +227,8 @@ def _write_fmri(plan, files, selected, options, progress):
             counts[key] = counts.get(key, 0) + 1
             if counts[key] == len(store_run.sources):
                 mean = sums.pop(key) / counts[key]
+                if options.rescale_after_average and counts[key] > 1:
+                    mean, _ = zscore(mean)
                 padded = np.zeros((store_run.n_tr, files[split]["fmri"].shape[1]), np.float32)
                 padded[:, :n_selected] = mean
                 files[split]["fmri"][store_run.first_row: store_run.first_row + store_run.n_tr] = padded
@@ -280,7 +288,9 @@ def _write_tables(f, plan, split_plan, columns, rois, options, selector, inputs,
     f.attrs["fps"] = options.frames_per_tr / plan.tr
     f.attrs["frame_offsets_s"] = np.arange(options.frames_per_tr) * plan.tr / options.frames_per_tr
     f.attrs["window_convention"] = WINDOW_CONVENTION
-    f.attrs["fmri_units"] = "z-score within each run (after trimming and detrending), then averaged over viewings"
+    f.attrs["fmri_units"] = ("z-score within each run (after trimming and detrending), then averaged over viewings"
+                             + (", then z-scored again within each averaged run" if options.rescale_after_average
+                                else ""))
     f.attrs["neurocine_version"] = __version__
     write_json_attr(f, "prep_parameters", _provenance(plan, split_plan.split, options, selector, test_glob))
     write_json_attr(f, "inputs", {_relative(p, root): h for p, h in sorted(inputs.items())})

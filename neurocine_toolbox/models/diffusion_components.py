@@ -1,7 +1,8 @@
 """Stable Diffusion 1.5's parts for the video decoder: the 2D UNet, the VAE and the noise schedule.
 
 Named in the config (``decoder.pretrained``, ``decoder.vae``) by Hugging Face id, local folder in
-diffusers' layout (``unet/``, ``scheduler/``, ``vae/``), or ``tiny-sd`` (built in code, no VAE).
+diffusers' layout (``unet/``, ``scheduler/``, ``vae/``), or a built-in name: ``tiny-sd`` (with its
+VAE) or ``tiny-sd-random`` (no VAE), built in code (:mod:`neurocine_toolbox.tiny_models`).
 Absent weights stop with one line naming the model and how to provide it.
 """
 

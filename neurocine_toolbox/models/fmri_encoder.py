@@ -105,7 +105,8 @@ class FMRIEncoder(ModelMixin, ConfigMixin):
             raise ValueError(f"the encoder takes fMRI windows [N, {expected[0]}, {expected[1]}], not {given}")
         return fmri
 
-    def encode_tokens(self, frames, keep_index=None, window=1, use_temporal=True, return_weights=False):
+    def encode_tokens(self, frames, keep_index=None, window=1, use_temporal=True, return_weights=False,
+                      token_mask=None):
         """Run the transformer on TRs ``[N·window, n_voxels]``.
 
         Parameters
@@ -118,13 +119,19 @@ class FMRIEncoder(ModelMixin, ConfigMixin):
         use_temporal : bool
             Apply the temporal attention (when the model has it).
         return_weights : bool
+        token_mask : Tensor ``[N·window, P, embed_dim]``, optional
+            Multiplies the patch embeddings before positions are added (spatial masking in
+            token space, :func:`~neurocine_toolbox.training.augment.token_mask`).
 
         Returns
         -------
         tokens : Tensor ``[N·window, 1 + K, embed_dim]`` (after the final norm)
         spatial, temporal : list of Tensor or None, per layer
         """
-        x = self.patch_embed(frames.to(self.patch_embed.proj.weight.dtype)) + self.pos_embed[:, 1:]
+        x = self.patch_embed(frames.to(self.patch_embed.proj.weight.dtype))
+        if token_mask is not None:
+            x = x * token_mask.to(x)
+        x = x + self.pos_embed[:, 1:]
         if keep_index is not None:
             x = torch.gather(x, 1, keep_index[..., None].expand(-1, -1, x.shape[-1]))
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
@@ -142,7 +149,7 @@ class FMRIEncoder(ModelMixin, ConfigMixin):
             temporal.append(t)
         return self.norm(x), spatial, temporal
 
-    def forward(self, fmri, output_attentions=False, return_dict=True):
+    def forward(self, fmri, output_attentions=False, return_dict=True, token_mask=None):
         """Encode fMRI windows.
 
         Parameters
@@ -151,6 +158,9 @@ class FMRIEncoder(ModelMixin, ConfigMixin):
         output_attentions : bool
             Also return every layer's attention weights (for the attention report).
         return_dict : bool
+        token_mask : Tensor ``[N, P, embed_dim]``, optional
+            Multiplies the patch embeddings of every TR of a window (spatial masking in token
+            space); ``P`` is :attr:`num_patches`.
 
         Returns
         -------
@@ -158,8 +168,14 @@ class FMRIEncoder(ModelMixin, ConfigMixin):
         """
         fmri = self.check_input(fmri)
         n, window = fmri.shape[:2]
+        if token_mask is not None:
+            expected = (n, self.num_patches, self.config.embed_dim)
+            if tuple(token_mask.shape) != expected:
+                raise ValueError(f"token_mask must be {list(expected)}, not {list(token_mask.shape)}")
+            token_mask = token_mask.repeat_interleave(window, dim=0)  # the same for every TR of a window
         tokens, spatial, temporal = self.encode_tokens(
-            rearrange(fmri, "n w v -> (n w) v"), window=window, return_weights=output_attentions)
+            rearrange(fmri, "n w v -> (n w) v"), window=window, return_weights=output_attentions,
+            token_mask=token_mask)
         tokens = rearrange(tokens, "(n w) l c -> n w l c", w=window)
         text_states = self.proj_head(rearrange(tokens[:, :, 1:], "n w p c -> n (w p) c"))
         embeds = self.clip_head(text_states.mean(dim=1))

@@ -14,6 +14,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 
+from ..utils.device_random import rand
 from .fmri_encoder import FMRIEncoder
 from .layers import Block, init_vit_weights, sincos_positions
 
@@ -83,7 +84,7 @@ class FMRIMaskedAutoencoder(ModelMixin, ConfigMixin):
         """Patches to keep ``[n, K]`` (sorted) and the mask ``[n, n_patches]`` (1 = hidden)."""
         n_patches = self.encoder.num_patches
         n_keep = max(1, int(round(n_patches * (1 - self.config.mask_ratio))))
-        noise = torch.rand(n, n_patches, generator=generator, device=device)
+        noise = rand((n, n_patches), generator, device)  # drawn on the generator's device, then moved
         keep = torch.sort(torch.argsort(noise, dim=1)[:, :n_keep], dim=1).values
         mask = torch.ones(n, n_patches, device=device)
         mask.scatter_(1, keep, 0.0)

@@ -3,8 +3,10 @@
 Three kinds of name:
 
 - a local folder (a ``save_pretrained`` output): loaded as is;
-- ``tiny-clip`` / ``tiny-blip`` / ``tiny-sd`` / ``tiny-sd-random``: tiny models built in code (:mod:`.tiny_pretrained`),
-  built once into ``$NEUROCINE_CACHE/tiny/<name>`` (default ``~/.cache/neurocine``);
+- a built-in name (``tiny-clip``, ``tiny-blip``, ``tiny-sd``, ``tiny-sd-random``): a tiny model
+  built in code (:mod:`neurocine_toolbox.tiny_models`), once, into ``$NEUROCINE_CACHE/tiny/<name>``
+  (default ``~/.cache/neurocine``). The builders are found through the ``neurocine.builtin_models``
+  entry points that ``setup.py`` declares, so this module never imports them;
 - anything else: a Hugging Face id, read from the Hugging Face cache, and downloaded only when
   ``HF_HUB_OFFLINE`` is not set.
 
@@ -13,7 +15,9 @@ model and how to provide it (DESIGN.md, pretrained weights).
 """
 
 import contextlib
+import importlib.metadata
 import json
+import logging
 import os
 import re
 import shutil
@@ -24,11 +28,16 @@ from pathlib import Path
 import torch
 
 from ..errors import NeurocineError
-from .tiny_diffusion import build_tiny_sd, build_tiny_sd_random
-from .tiny_pretrained import BUILDER_VERSION, CLIP_TEXT_LENGTH, build_tiny_blip, build_tiny_clip
 
-TINY_MODELS = {"tiny-clip": build_tiny_clip, "tiny-blip": build_tiny_blip, "tiny-sd": build_tiny_sd,
-               "tiny-sd-random": build_tiny_sd_random}
+log = logging.getLogger("neurocine")
+
+#: Token sequence length of CLIP's text encoder (and of Stable Diffusion 1.5's text states).
+CLIP_TEXT_LENGTH = 77
+
+#: The entry-point group whose entries name a model builder: ``tiny-clip = module:function``.
+BUILTIN_MODELS_GROUP = "neurocine.builtin_models"
+#: Names that start so (without a ``/``) are built-in names, never Hugging Face ids.
+BUILTIN_PREFIX = "tiny-"
 _TINY_MARKER = "neurocine_tiny.json"
 CLIP_LABEL, BLIP_LABEL = "CLIP model", "BLIP captioning model"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
@@ -76,38 +85,94 @@ def tiny_cache_dir():
     return Path(root).expanduser() / "tiny"
 
 
-def _tiny_is_current(folder):
+def builtin_models():
+    """The built-in model names and their entry points (not loaded), from the installed metadata.
+
+    Returns
+    -------
+    dict of str to importlib.metadata.EntryPoint
+    """
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=BUILTIN_MODELS_GROUP)}
+
+
+def is_builtin_name(name):
+    """Whether ``name`` is a built-in model name (registered, or reserved by its ``tiny-`` prefix)."""
+    name = str(name)
+    return name in builtin_models() or (name.startswith(BUILTIN_PREFIX) and "/" not in name)
+
+
+def builtin_builder(name):
+    """The builder of the built-in model ``name``: ``builder(folder, progress=bool)``.
+
+    Raises
+    ------
+    NeurocineError
+        ``name`` is not registered (one line listing the known names).
+    """
+    entry = builtin_models().get(name)
+    if entry is None:
+        known = sorted(builtin_models())
+        if not known:
+            raise NeurocineError(f"unknown built-in model '{name}': no built-in models are registered, so "
+                                 f"neurocine's install is missing its metadata or out of date (run `make venv` "
+                                 f"or `pip install -e .` again)")
+        raise NeurocineError(f"unknown built-in model '{name}' (known: {', '.join(known)})")
+    builder = entry.load()
+    if not isinstance(getattr(builder, "builder_version", None), int):
+        raise NeurocineError(f"the builder of '{name}' ({entry.value}) has no builder_version")
+    return builder
+
+
+def _tiny_is_current(folder, version):
     try:
         marker = json.loads((folder / _TINY_MARKER).read_text())
     except (OSError, ValueError):
         return False
-    return marker.get("builder_version") == BUILDER_VERSION
+    return marker.get("builder_version") == version
 
 
-def build_tiny(name, cache_dir=None):
+def build_tiny(name, cache_dir=None, progress=None):
     """Build a tiny model into the cache once (in a temporary folder, then renamed into place).
+
+    A folder built by another builder version is rebuilt; several processes may build at once
+    (the first rename wins, the others keep its folder).
 
     Parameters
     ----------
-    name : {"tiny-clip", "tiny-blip"}
+    name : str
+        A built-in name (:func:`builtin_models`), e.g. ``"tiny-clip"``.
     cache_dir : Path, optional
         Default :func:`tiny_cache_dir`.
+    progress : bool, optional
+        Progress bars over the build's training steps; default: when the ``neurocine`` logger
+        shows INFO messages (the command line's default, not ``--quiet``).
 
     Returns
     -------
     Path
         The model's folder.
+
+    Raises
+    ------
+    NeurocineError
+        An unknown name.
     """
+    builder = builtin_builder(name)
+    version = builder.builder_version
     cache_dir = Path(cache_dir) if cache_dir is not None else tiny_cache_dir()
     folder = cache_dir / name
-    if _tiny_is_current(folder):
+    if _tiny_is_current(folder, version):
         return folder
+    if progress is None:
+        progress = log.isEnabledFor(logging.INFO)
+    log.info("building %s once into %s (%s): %s", name, cache_dir, builder.build_duration,
+             builder.build_description)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=cache_dir))
     try:
         with _quiet_transformers():
-            TINY_MODELS[name](tmp)
-        (tmp / _TINY_MARKER).write_text(json.dumps({"name": name, "builder_version": BUILDER_VERSION}))
+            builder(tmp, progress=progress)
+        (tmp / _TINY_MARKER).write_text(json.dumps({"name": name, "builder_version": version}))
         if folder.exists():  # an older build: move it aside before the new one takes its place
             stale = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=cache_dir))
             os.replace(folder, stale / name)
@@ -115,7 +180,7 @@ def build_tiny(name, cache_dir=None):
         try:
             os.replace(tmp, folder)
         except OSError:
-            if not _tiny_is_current(folder):  # not another process that finished first
+            if not _tiny_is_current(folder, version):  # not another process that finished first
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -126,17 +191,20 @@ def _looks_like_path(name):
     return name.startswith(("/", ".", "~")) or name.endswith("/") or not _HUB_ID.fullmatch(name)
 
 
-def resolve_pretrained(name, label="model", setting=None):
-    """Decide where the model ``name`` is loaded from.
+def resolve_pretrained(name, label="model", setting=None, progress=None):
+    """Decide where the model ``name`` is loaded from (building a built-in model once).
 
     Parameters
     ----------
     name : str
-        A local folder, ``tiny-clip`` / ``tiny-blip``, or a Hugging Face id.
+        A local folder, a built-in name (``tiny-clip``, ``tiny-blip``, ``tiny-sd``,
+        ``tiny-sd-random``), or a Hugging Face id.
     label : str
         What the model is, for messages (e.g. "CLIP model").
     setting : str, optional
         The config key that names it (e.g. "embedding.clip_model"), for messages.
+    progress : bool, optional
+        Progress bars while a built-in model is built (:func:`build_tiny`).
 
     Returns
     -------
@@ -145,11 +213,15 @@ def resolve_pretrained(name, label="model", setting=None):
     Raises
     ------
     NeurocineError
-        A name that is a path but not a folder.
+        A name that is a path but not a folder, or an unknown built-in name.
     """
     name = str(name)
-    if name in TINY_MODELS:
-        return PretrainedSource(name, str(build_tiny(name)), True, True)
+    if is_builtin_name(name):
+        try:
+            builtin_builder(name)
+        except NeurocineError as err:
+            raise NeurocineError(f"{err}{f' (set in {setting})' if setting else ''}") from None
+        return PretrainedSource(name, str(build_tiny(name, progress=progress)), True, True)
     path = Path(name).expanduser()
     if path.is_dir():
         return PretrainedSource(name, str(path), True, True)
@@ -194,10 +266,11 @@ def _absent(source, label, setting, err):
     return NeurocineError(f"{label} '{name}' is not in the Hugging Face cache and {reach}: {how}")
 
 
-def require_pretrained(name, label="model", setting=None):
+def require_pretrained(name, label="model", setting=None, progress=None):
     """:func:`resolve_pretrained`, and fail now if the weights cannot be had offline.
 
     Lets a command check every model it needs before loading any (or before long work).
+    ``progress`` is :func:`resolve_pretrained`'s.
 
     Returns
     -------
@@ -208,7 +281,7 @@ def require_pretrained(name, label="model", setting=None):
     NeurocineError
         One line naming the model and how to provide it.
     """
-    source = resolve_pretrained(name, label, setting)
+    source = resolve_pretrained(name, label, setting, progress)
     if not source.is_local and source.local_files_only and source.folder() is None:
         raise _absent(source, label, setting, OSError("not cached"))
     return source

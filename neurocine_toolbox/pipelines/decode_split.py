@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import PartialState
 
 from .._version import __version__
 from ..config import load_config
@@ -38,6 +37,7 @@ from ..errors import NeurocineError
 from ..evaluation.clip_similarity import format_scores, score_clips
 from ..training.loop import step_seed
 from ..utils.atomic import atomic_path, write_text_atomic
+from ..utils.processes import check_launch
 from ..utils.progress import progress_bar
 
 log = logging.getLogger("neurocine")
@@ -99,6 +99,14 @@ def _quiet_diffusers():
     finally:
         if enabled:
             diffusers_logging.enable_progress_bar()
+
+
+def sampling_dtype(sampling, device):
+    """The pipeline's dtype: ``sampling.precision`` (``auto``: bf16 on CUDA, float32 elsewhere)."""
+    choice = sampling["precision"]
+    if choice == "auto":
+        choice = "bf16" if torch.device(device).type == "cuda" else "fp32"
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
 
 
 def _negative(config, stores, window, lag):
@@ -170,7 +178,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
                 "beta": decoder["beta"], "frames": decoder["frames"], "resolution": decoder["resolution"],
                 "seed": int(config["seed"]), "pipeline_mtime_ns": pipeline_dir.stat().st_mtime_ns}
     _check_settings(out_dir, settings, force)
-    state = PartialState()
+    state = check_launch()
     if state.is_main_process:
         if force:
             shutil.rmtree(out_dir / "clips", ignore_errors=True)
@@ -184,7 +192,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
         log.info("decode: %d of %d clips decoded earlier; skipped", skipped, len(starts))
 
     with _quiet_diffusers():
-        pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir).to(state.device)
+        pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir).to(state.device, sampling_dtype(sampling, state.device))
     pipeline.set_progress_bar_config(disable=True)
     seed = int(config["seed"])
     mine = todo[state.process_index::state.num_processes]

@@ -1,14 +1,36 @@
 """NeuroCine's fMRI augmentations for contrastive fine-tuning (Sun et al. 2024, §3.1).
 
-Both take a batch of windows ``[N, n, V]`` (n TRs of V columns) and a ``torch.Generator``, so a
-step's augmentation depends only on the seed it is given.
+Each takes a ``torch.Generator``, so a step's augmentation depends only on the seed it is
+given; draws are made on the generator's device and moved (:mod:`..utils.device_random`).
+
+Spatial masking comes in two spaces (``contrastive.spatial_mask_space``):
+
+- ``voxels``: :func:`spatial_mask` zeroes a fraction γ_spa of a window's voxel columns before the
+  patch embedding;
+- ``tokens``: :func:`token_mask` draws a mask that zeroes a fraction γ_spa of each patch token's
+  embedding channels (the paper's words: "set γ_spa·b values in the fourth dimension of shape b to
+  zero", b the embedding width); the encoder applies it after the patch embedding.
+
+In both, the positions are the same for every TR of a window and differ across the batch.
 """
 
 import torch
 
+from ..utils.device_random import rand
+
+SPATIAL_MASK_SPACES = ("voxels", "tokens")
+
+
+def _lowest(scores, count):
+    """A 0/1 mask, 0 at the ``count`` lowest scores of the last axis (a uniform random subset)."""
+    keep = torch.ones_like(scores)
+    if count:
+        keep.scatter_(-1, torch.argsort(scores, dim=-1)[..., :count], 0.0)
+    return keep
+
 
 def spatial_mask(windows, gamma, generator, valid=None):
-    """Set a fraction ``gamma`` of each window's positions to zero, the same in all its TRs.
+    """Set a fraction ``gamma`` of each window's voxel columns to zero, the same in all its TRs.
 
     Parameters
     ----------
@@ -28,10 +50,32 @@ def spatial_mask(windows, gamma, generator, valid=None):
     candidates = torch.arange(n_columns) if valid is None else torch.nonzero(valid.cpu()).flatten()
     n_masked = int(round(gamma * len(candidates)))
     keep = torch.ones(n_windows, n_columns, dtype=windows.dtype)
-    if n_masked:
-        order = torch.argsort(torch.rand(n_windows, len(candidates), generator=generator), dim=1)
-        keep.scatter_(1, candidates[order[:, :n_masked]], 0.0)
+    keep[:, candidates] = _lowest(rand((n_windows, len(candidates)), generator), n_masked).to(windows.dtype)
     return windows * keep.to(windows.device)[:, None, :]
+
+
+def token_mask(n_windows, n_tokens, width, gamma, generator, device=None, dtype=torch.float32):
+    """A multiplicative mask ``[N, P, b]`` zeroing ``round(γ·b)`` channels of every patch token.
+
+    The encoder multiplies each TR's patch embeddings by it (``FMRIEncoder(..., token_mask=)``):
+    every TR of a window gets the same mask; tokens and windows get different channels.
+
+    Parameters
+    ----------
+    n_windows, n_tokens, width : int
+        Batch size, patches per TR, embedding width b.
+    gamma : float
+        γ_spa, the fraction of each token's channels set to zero.
+    generator : torch.Generator
+    device : torch.device, optional
+    dtype : torch.dtype
+
+    Returns
+    -------
+    Tensor ``[n_windows, n_tokens, width]`` of 0 and 1
+    """
+    scores = rand((n_windows, n_tokens, width), generator)
+    return _lowest(scores, int(round(gamma * width))).to(device=device, dtype=dtype)
 
 
 def interpolation_weights(n):
@@ -42,18 +86,39 @@ def interpolation_weights(n):
     return weights
 
 
+def interpolation_choice(n_windows, n, gamma, generator):
+    """Which TRs to replace ``[N, n]`` (bool): each with probability γ, at least one per window.
+
+    Each TR is picked independently with probability γ (the paper's γ_tem); a window where none
+    was picked is drawn again, so every augmented window differs from the original and the L_tem
+    positive pair is never the window itself. For w = 2 this gives one TR replaced with
+    probability 2(1−γ)/(2−γ) and both with γ/(2−γ): 0.8 / 0.2 at γ = 1/3 and 2/3 / 1/3 at
+    γ = 1/2, so the paper's rows with γ_tem 1/3 and 1/2 still train differently.
+    """
+    if gamma <= 0:
+        raise ValueError("temporal interpolation needs gamma_tem > 0 (set mu_tem to 0 to leave it out)")
+    chosen = rand((n_windows, n), generator) < gamma
+    while True:
+        empty = ~chosen.any(dim=1)
+        if not empty.any():
+            return chosen
+        chosen[empty] = rand((int(empty.sum()), n), generator) < gamma
+
+
 def temporal_interpolate(windows, gamma, generator):
     """Replace TRs of each window by the distance-weighted sum of its other TRs (eq. 1).
 
-    Each TR ``i`` of a window of ``n`` is replaced, with probability ``gamma``, by
-    ``Σ_{j≠i} (1 − |i−j|/n) · v_j`` computed from the original TRs. The weights are the paper's
-    and are not renormalised (for n = 2 a replaced TR is half its neighbour).
+    TRs are chosen by :func:`interpolation_choice` (each with probability ``gamma``, at least one
+    per window); TR ``i`` becomes ``Σ_{j≠i} (1 − |i−j|/n) · v_j``, computed from the original TRs.
+    The weights are the paper's and are not renormalised (for n = 2 a replaced TR is half its
+    neighbour).
 
     Parameters
     ----------
     windows : Tensor ``[N, n, V]``
+        ``n`` ≥ 2.
     gamma : float
-        γ_tem, the expected fraction of TRs replaced (paper: 1/3).
+        γ_tem, the probability that a TR is replaced (paper: 1/3).
     generator : torch.Generator
 
     Returns
@@ -61,6 +126,8 @@ def temporal_interpolate(windows, gamma, generator):
     Tensor
     """
     n_windows, n, _ = windows.shape
-    chosen = torch.rand(n_windows, n, generator=generator) < gamma
+    if n < 2:
+        raise ValueError("temporal interpolation needs windows of at least 2 TRs (data.window)")
+    chosen = interpolation_choice(n_windows, n, gamma, generator)
     interpolated = torch.einsum("ij,bjv->biv", interpolation_weights(n).to(windows), windows)
     return torch.where(chosen.to(windows.device)[:, :, None], interpolated, windows)

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import PartialState
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import Dataset
@@ -34,9 +33,11 @@ from ..errors import NeurocineError
 from ..models.diffusion_components import load_noise_scheduler, load_unet_2d, load_vae
 from ..models.fmri_encoder import FMRIEncoder
 from ..models.prior_noise import dependent_noise
-from ..models.tiny_diffusion import posterior_means, small_vae
+from ..models.small_vae import posterior_means, small_vae
 from ..models.video_unet import VideoUNet, select_parameters
 from ..utils.atomic import atomic_path
+from ..utils.processes import process_state
+from ..utils.device_random import rand, randint
 from ..utils.progress import progress_bar
 from .encoder_stages import save_model
 from .loop import StageSettings, run_training, step_seed
@@ -46,7 +47,7 @@ log = logging.getLogger("neurocine")
 
 
 def _device():
-    return PartialState().device
+    return process_state().device
 
 
 # --- stage vae ---------------------------------------------------------------------------------
@@ -79,14 +80,29 @@ def build_vae(section, resolution):
                      section["mid_block_attention"], resolution)
 
 
-def vae_step(kl_weight):
-    """Encode, sample the posterior with the step's generator, decode; MSE + KL."""
+class VAEReconstruction(nn.Module):
+    """Encode, sample the posterior, decode: the VAE's training pass as one ``forward``.
 
-    def step(vae, images, generator):
-        posterior = vae.encode(images).latent_dist
-        latents = posterior.sample(generator=generator)
-        reconstruction = vae.decode(latents).sample
-        return vae_loss(reconstruction, images, posterior.kl(), kl_weight)
+    Several processes wrap the trained module in DDP, which synchronises gradients only for
+    what runs through ``forward`` (calling ``vae.encode`` on the wrapper would bypass it).
+    """
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, images, generator=None):
+        posterior = self.vae.encode(images).latent_dist
+        reconstruction = self.vae.decode(posterior.sample(generator=generator)).sample
+        return reconstruction, posterior.kl()
+
+
+def vae_step(kl_weight):
+    """Reconstruct through a sample of the posterior drawn with the step's generator; MSE + KL."""
+
+    def step(model, images, generator):
+        reconstruction, kl = model(images, generator=generator)
+        return vae_loss(reconstruction, images, kl, kl_weight)
 
     return step
 
@@ -103,11 +119,11 @@ def vae_stage(stage_dir, train_store, config, *, resume=False, progress=True):
     resolution = int(config["decoder"]["resolution"])
     dataset = FrameImages(train_store, resolution)
     torch.manual_seed(step_seed(config["seed"], 0, 2))
-    vae = build_vae(section, resolution)
-    vae, _ = run_training(stage_dir=stage_dir, model=vae, parameters=list(vae.parameters()), dataset=dataset,
-                          step_fn=vae_step(float(section["kl_weight"])), settings=StageSettings.from_config(section),
-                          training=config["training"], seed=config["seed"], resume=resume, progress=progress)
-    vae.eval()
+    model = VAEReconstruction(build_vae(section, resolution))
+    model, _ = run_training(stage_dir=stage_dir, model=model, parameters=list(model.parameters()), dataset=dataset,
+                            step_fn=vae_step(float(section["kl_weight"])), settings=StageSettings.from_config(section),
+                            training=config["training"], seed=config["seed"], resume=resume, progress=progress)
+    vae = model.vae.eval()
     scale = 1.0 / float(posterior_means(vae, dataset.images.float()).std())
     vae.register_to_config(scaling_factor=scale)
     log.info("vae: latents scaled by %.4f to unit variance", scale)
@@ -145,7 +161,7 @@ def cached_latents(root, vae, vae_name, train_store, config, progress=True):
     key = {"vae": str(vae_name), "frames": int(decoder["frames"]), "resolution": int(decoder["resolution"]),
            "store": str(Path(train_store).resolve()), "store_mtime": Path(train_store).stat().st_mtime_ns}
     path = Path(root) / "latents-train.safetensors"
-    state = PartialState()
+    state = process_state()
     if state.is_main_process:
         fresh = False
         if path.is_file():
@@ -172,7 +188,7 @@ def diffusion_step(scheduler, beta, condition):
     def step(model, batch, generator):
         latents = batch["latents"].float()
         n = latents.shape[0]
-        timesteps = torch.randint(0, timesteps_total, (n,), generator=generator).to(latents.device)
+        timesteps = randint(0, timesteps_total, (n,), generator, latents.device)
         noise = dependent_noise(latents.shape, beta, generator, device=latents.device)
         noisy = scheduler.add_noise(latents, noise, timesteps)
         prediction = condition(model, batch, noisy, timesteps, generator)
@@ -209,7 +225,7 @@ def _fmri_condition(negative, dropout):
     def condition(model, batch, noisy, timesteps, generator):
         fmri = batch["fmri"]
         if dropout > 0:
-            drop = (torch.rand(len(fmri), generator=generator) < dropout).to(fmri.device)
+            drop = rand((len(fmri),), generator, fmri.device) < dropout
             fmri = torch.where(drop[:, None, None], negative.to(fmri), fmri)
         return model(noisy, timesteps, fmri)
 

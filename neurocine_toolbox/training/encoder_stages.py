@@ -7,7 +7,6 @@ Each stage reads the training store, trains with :func:`training.loop.run_traini
 import logging
 
 import numpy as np
-from accelerate import PartialState
 import torch
 import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, Dataset
@@ -17,9 +16,11 @@ from ..data.store import open_store
 from ..data.targets import window_targets
 from ..errors import NeurocineError
 from ..models.fmri_encoder import FMRIEncoder
-from ..models.fmri_mae import FMRIMaskedAutoencoder
+from ..models.fmri_mae import FMRIMaskedAutoencoder, MaskedReconstruction
 from ..utils.atomic import atomic_dir
-from .augment import spatial_mask, temporal_interpolate
+from ..utils.processes import process_state
+from .augment import SPATIAL_MASK_SPACES, spatial_mask, temporal_interpolate, token_mask
+from .distributed import gather_batch
 from .loop import StageSettings, run_training, step_seed
 from .losses import dc_mae_loss, encoder_contrastive_loss
 
@@ -40,7 +41,7 @@ def encoder_kwargs(config, num_voxels):
 
 def save_model(model, folder):
     """``save_pretrained`` into ``folder`` atomically (by the main process; the others wait)."""
-    state = PartialState()
+    state = process_state()
     if state.is_main_process:
         with atomic_dir(folder) as tmp:
             model.save_pretrained(tmp)
@@ -63,20 +64,47 @@ class FMRIRows(Dataset):
 
 
 def pretrain_step(section, patch_size):
-    """The DC-MAE step: two random masks of the same TRs, the loss of both reconstructions."""
+    """The DC-MAE step: two random masks of the same TRs, the loss of both reconstructions.
+
+    Under several processes the loss is the global batch's: reconstructions, masks and targets
+    are gathered from every process before the contrastive terms compare rows.
+    """
     weights = (section["weight_reconstruction"], section["weight_self_contrast"], section["weight_cross_contrast"])
 
     def step(mae, rows, generator):
         first = mae(rows, generator=generator)
         second = mae(rows, generator=generator)
         target = F.pad(rows, (0, first.reconstruction.shape[1] - rows.shape[1]))  # whole patches
-        return dc_mae_loss(target, first, second, patch_size, section["temperature"], weights)
+        first, second = (MaskedReconstruction(gather_batch(r.reconstruction), gather_batch(r.mask))
+                         for r in (first, second))
+        return dc_mae_loss(gather_batch(target), first, second, patch_size, section["temperature"], weights)
 
     return step
 
 
+def spatially_masked(encoder, windows, section, generator, valid=None):
+    """The encoder's output for spatially masked windows, in the configured space.
+
+    ``contrastive.spatial_mask_space``: ``voxels`` zeroes γ_spa of the voxel columns before the
+    patch embedding; ``tokens`` zeroes γ_spa of each patch token's embedding channels.
+    """
+    space, gamma = section["spatial_mask_space"], section["gamma_spa"]
+    if space == "voxels":
+        return encoder(spatial_mask(windows, gamma, generator, valid))
+    if space == "tokens":
+        inner = getattr(encoder, "module", encoder)  # DDP wraps the encoder under accelerate
+        mask = token_mask(len(windows), inner.num_patches, inner.config.embed_dim, gamma, generator,
+                          device=windows.device)
+        return encoder(windows, token_mask=mask)
+    raise NeurocineError(f"contrastive.spatial_mask_space must be one of {', '.join(SPATIAL_MASK_SPACES)}, "
+                         f"not '{space}'")
+
+
 def contrastive_step(section, valid=None):
     """The eq. 3 step: the windows, their masked and interpolated copies, and their CLIP targets.
+
+    Under several processes every term is the global batch's: the embeddings and targets are
+    gathered from every process (:func:`~.distributed.gather_batch`) before the losses.
 
     Parameters
     ----------
@@ -87,14 +115,15 @@ def contrastive_step(section, valid=None):
     """
     def step(encoder, batch, generator):
         windows = batch["fmri"]
-        embeds = encoder(windows).embeds
+        embeds = gather_batch(encoder(windows).embeds)
         spa = tem = None
         if section["mu_spa"]:
-            spa = encoder(spatial_mask(windows, section["gamma_spa"], generator, valid)).embeds
+            spa = gather_batch(spatially_masked(encoder, windows, section, generator, valid).embeds)
         if section["mu_tem"]:
-            tem = encoder(temporal_interpolate(windows, section["gamma_tem"], generator)).embeds
+            tem = gather_batch(encoder(temporal_interpolate(windows, section["gamma_tem"], generator)).embeds)
         text, image = window_targets(batch)
-        return encoder_contrastive_loss(embeds, spa, tem, text.to(embeds), image.to(embeds), section)
+        text, image = gather_batch(text.to(embeds)), gather_batch(image.to(embeds))
+        return encoder_contrastive_loss(embeds, spa, tem, text, image, section)
 
     return step
 

@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
 
 from .._version import __version__
 from ..config import config_to_yaml, load_config
@@ -32,6 +31,7 @@ from ..errors import NeurocineError
 from ..evaluation.retrieval import encoder_retrieval, format_retrieval
 from ..models.fmri_encoder import FMRIEncoder
 from ..utils.atomic import write_text_atomic
+from ..utils.processes import check_launch
 from .decoder_stages import decoder_fmri_stage, decoder_text_stage, vae_stage
 from .encoder_stages import contrastive_stage, encoder_kwargs, pretrain_stage
 
@@ -68,7 +68,7 @@ def _check_same_config(root, config, force):
                              "choose another --name, or --force to retrain", root)
 
 
-def _provenance(config, stores, command):
+def _provenance(config, stores, command, processes=1):
     uses_test = bool(config["pretrain"]["include_test_fmri"])
     with open_store(stores["train"]) as store:
         embedding = store.attrs.get(EMBEDDING_ATTR)  # which captions and CLIP gave the targets
@@ -76,7 +76,7 @@ def _provenance(config, stores, command):
         "neurocine_version": __version__, "torch_version": torch.__version__,
         "python_version": platform.python_version(), "seed": config["seed"], "preset": config["preset"],
         "stores": {k: str(v) for k, v in stores.items()}, "command": command,
-        "test_fmri_in_training": uses_test, "embedding": embedding,
+        "test_fmri_in_training": uses_test, "embedding": embedding, "processes": int(processes),
     }
 
 
@@ -176,11 +176,11 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
         log.warning("pretrain.include_test_fmri is set: the TEST split's fMRI enters pre-training; "
                     "this is recorded in provenance.json, and held-out scores are no longer clean")
     # Under `accelerate launch` every process runs this function; only the main one writes.
-    state = PartialState()
+    state = check_launch()
     main = state.is_main_process
     if not main:
         log.setLevel(logging.ERROR)  # one voice: the other processes only report errors
-    provenance = _provenance(config, stores, command or " ".join(sys.argv))
+    provenance = _provenance(config, stores, command or " ".join(sys.argv), state.num_processes)
     if main:
         root.mkdir(parents=True, exist_ok=True)
         write_text_atomic(root / "config.yaml", config_to_yaml(config))

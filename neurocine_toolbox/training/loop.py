@@ -4,7 +4,10 @@
 What makes ``--resume`` continue bit for bit on the CPU:
 
 - the batches of step ``s`` are a function of ``(seed, s)`` alone (:class:`StepBatchSampler`);
-- each step's randomness (masks, augmentations, dropout) is seeded from ``(seed, s)``;
+- each step's randomness (masks, augmentations, timesteps, noise, dropout) is seeded from
+  ``(seed, s, rank)``: a CPU generator whose draws are moved to the device
+  (:mod:`..utils.device_random`), so the numbers do not depend on the device, and several
+  processes draw different masks and noise for their different rows;
 - checkpoints hold the model, the optimiser and the step; the learning-rate schedule is rebuilt
   by stepping it to the resumed step.
 
@@ -29,6 +32,7 @@ from diffusers.optimization import get_scheduler
 from torch.utils.data import DataLoader, Sampler
 
 from ..errors import NeurocineError
+from ..utils.device_random import randperm
 from ..utils.progress import progress_bar
 
 log = logging.getLogger("neurocine")
@@ -52,9 +56,17 @@ class StageSettings:
                    float(section["weight_decay"]), int(section["warmup_steps"]))
 
 
-def step_seed(seed, step, stream=0):
-    """A 63-bit seed for ``(seed, step, stream)``: every step's randomness, reproducible alone."""
-    return (int(seed) * 1_000_003 + int(step) * 7_919 + stream) % (2**63 - 1)
+def step_seed(seed, step, stream=0, rank=0):
+    """A 63-bit seed for ``(seed, step, stream, rank)``: every step's randomness, reproducible alone.
+
+    ``rank`` is the process (0 in a single process, which keeps the seeds of earlier versions).
+    """
+    return (int(seed) * 1_000_003 + int(step) * 7_919 + stream + int(rank) * 1_000_000_007) % (2**63 - 1)
+
+
+def step_generator(seed, micro_step, rank=0):
+    """The CPU generator of one micro-step's draws in process ``rank`` (masks, noise, timesteps)."""
+    return torch.Generator().manual_seed(step_seed(seed, micro_step, 4, rank))
 
 
 def batch_for_step(step, n_items, batch_size, seed):
@@ -62,7 +74,7 @@ def batch_for_step(step, n_items, batch_size, seed):
     batch_size = min(batch_size, n_items)
     per_epoch = n_items // batch_size
     epoch, position = divmod(step, per_epoch)
-    order = torch.randperm(n_items, generator=torch.Generator().manual_seed(step_seed(seed, epoch, 1)))
+    order = randperm(n_items, torch.Generator().manual_seed(step_seed(seed, epoch, 1)))
     return order[position * batch_size:(position + 1) * batch_size].tolist()
 
 
@@ -82,6 +94,10 @@ class StepBatchSampler(Sampler):
     def __init__(self, n_items, batch_size, seed, first, last, rank=0, world=1):
         if n_items < world:
             raise NeurocineError(f"{n_items} training samples cannot be shared by {world} processes")
+        if world > 1 and min(batch_size, n_items) % world:
+            # Contrastive losses gather equal shards from every process (training/distributed.py).
+            raise NeurocineError(f"a batch of {min(batch_size, n_items)} cannot be shared equally by {world} "
+                                 f"processes: choose a batch_size that is a multiple of {world}")
         self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
         self.first, self.last, self.rank, self.world = first, last, rank, world
 
@@ -100,7 +116,8 @@ def make_accelerator(training):
         precision = "bf16" if torch.cuda.is_available() else "no"
     # Stages freeze parts of their models (e.g. the projection heads in pre-training).
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    return Accelerator(mixed_precision=precision, kwargs_handlers=[ddp],
+    # On a machine without GPUs, processes launched by torchrun train together over gloo.
+    return Accelerator(mixed_precision=precision, kwargs_handlers=[ddp], cpu=not torch.cuda.is_available(),
                        gradient_accumulation_steps=int(training["gradient_accumulation_steps"]))
 
 
@@ -196,7 +213,9 @@ def run_training(*, stage_dir, model, parameters, dataset, step_fn, settings, tr
         What the optimiser updates (AdamW, cosine schedule with linear warm-up).
     dataset : torch Dataset
     step_fn : callable ``(model, batch, generator) -> (loss, dict of float)``
-        One micro-step's loss; ``generator`` is seeded from ``(seed, step)``.
+        One micro-step's loss on this process's rows; ``generator`` (a CPU generator) is seeded
+        from ``(seed, step, rank)``. Contrastive losses gather their inputs across processes
+        (:func:`~neurocine_toolbox.training.distributed.gather_batch`).
     settings : StageSettings
     training : dict
         The config's ``training`` section.
@@ -257,8 +276,9 @@ def run_training(*, stage_dir, model, parameters, dataset, step_fn, settings, tr
     try:
         for batch in loader:
             batch = _to_device(batch, accelerator.device)
-            generator = torch.Generator().manual_seed(step_seed(seed, micro, 4))
-            torch.manual_seed(step_seed(seed, micro, 5))  # dropout and anything else drawing globally
+            rank = accelerator.process_index
+            generator = step_generator(seed, micro, rank)
+            torch.manual_seed(step_seed(seed, micro, 5, rank))  # dropout and anything else drawing globally
             with accelerator.accumulate(model):
                 loss, parts = step_fn(model, batch, generator)
                 if not math.isfinite(loss.item()):

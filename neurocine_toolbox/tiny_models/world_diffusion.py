@@ -14,17 +14,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.tiny_diffusion import posterior_means
+from ..models.small_vae import posterior_means
+from ..utils.device_random import rand, randint, randn
+from ..utils.progress import progress_bar
 from .world_clip import synthetic_pairs
 
 
-def _batches(n, batch_size, steps, generator):
-    for _ in range(steps):
-        yield torch.randint(0, n, (batch_size,), generator=generator)
+def _batches(n, batch_size, steps, generator, desc, progress):
+    for _ in progress_bar(range(steps), desc=desc, unit="step", enabled=progress):
+        yield randint(0, n, (batch_size,), generator)
 
 
-def train_world_vae(vae, images, *, steps=600, batch_size=16, learning_rate=1e-3, kl_weight=1e-6, seed=0):
-    """Train an ``AutoencoderKL`` in place on images in [−1, 1].
+def train_world_vae(vae, images, *, steps=600, batch_size=16, learning_rate=1e-3, kl_weight=1e-6, seed=0,
+                    progress=False):
+    """Train an ``AutoencoderKL`` in place on images in [−1, 1]; ``progress`` shows a bar over the steps.
 
     Returns
     -------
@@ -35,7 +38,7 @@ def train_world_vae(vae, images, *, steps=600, batch_size=16, learning_rate=1e-3
     optimizer = torch.optim.AdamW(vae.parameters(), lr=learning_rate)
     losses = []
     vae.train()
-    for index in _batches(len(images), batch_size, steps, generator):
+    for index in _batches(len(images), batch_size, steps, generator, "tiny-sd: VAE", progress):
         batch = images[index]
         posterior = vae.encode(batch).latent_dist
         loss = F.mse_loss(vae.decode(posterior.sample(generator=generator)).sample, batch) \
@@ -49,8 +52,10 @@ def train_world_vae(vae, images, *, steps=600, batch_size=16, learning_rate=1e-3
 
 
 def train_world_unet(unet, latents, states, scheduler, *, steps=2000, batch_size=32, learning_rate=1e-3,
-                     condition_dropout=0.1, seed=0):
+                     condition_dropout=0.1, seed=0, progress=False):
     """Train a ``UNet2DConditionModel`` in place to denoise ``latents`` given text ``states``.
+
+    ``progress`` shows a bar over the steps.
 
     Returns
     -------
@@ -62,12 +67,12 @@ def train_world_unet(unet, latents, states, scheduler, *, steps=2000, batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=steps, pct_start=0.05)
     losses = []
     unet.train()
-    for index in _batches(len(latents), batch_size, steps, generator):
+    for index in _batches(len(latents), batch_size, steps, generator, "tiny-sd: UNet", progress):
         clean, condition = latents[index], states[index]
-        dropped = torch.rand(len(index), generator=generator) < condition_dropout
+        dropped = rand((len(index),), generator) < condition_dropout
         condition = torch.where(dropped[:, None, None], torch.zeros_like(condition), condition)
-        noise = torch.randn(clean.shape, generator=generator)
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator)
+        noise = randn(clean.shape, generator)
+        timesteps = randint(0, scheduler.config.num_train_timesteps, (len(index),), generator)
         loss = F.mse_loss(unet(scheduler.add_noise(clean, noise, timesteps), timesteps, condition).sample, noise)
         loss.backward()
         optimizer.step()
@@ -79,7 +84,7 @@ def train_world_unet(unet, latents, states, scheduler, *, steps=2000, batch_size
 
 
 def pretrain_world_diffusion(unet, vae, clip, scheduler, *, size=32, n_pairs=6000, vae_steps=600, unet_steps=2000,
-                             seed=0):
+                             seed=0, progress=False):
     """Pre-train ``vae`` and ``unet`` on captioned drawings of the simulated world, in place.
 
     Parameters
@@ -93,6 +98,8 @@ def pretrain_world_diffusion(unet, vae, clip, scheduler, *, size=32, n_pairs=600
     size : int
         Frame size of the drawings (the decoder's resolution).
     n_pairs, vae_steps, unet_steps, seed : int
+    progress : bool
+        Show progress bars over the VAE's and the UNet's steps.
 
     Returns
     -------
@@ -107,9 +114,10 @@ def pretrain_world_diffusion(unet, vae, clip, scheduler, *, size=32, n_pairs=600
         states = torch.cat([clip.model.text_model(input_ids=ids[i:i + 512]).last_hidden_state
                             for i in range(0, len(ids), 512)])
     torch.manual_seed(seed)
-    vae_losses = train_world_vae(vae, images, steps=vae_steps, seed=seed)
+    vae_losses = train_world_vae(vae, images, steps=vae_steps, seed=seed, progress=progress)
     means = posterior_means(vae, images)
     vae.register_to_config(scaling_factor=1.0 / float(means.std()))  # unit-variance latents
     latents = means * vae.config.scaling_factor
-    unet_losses = train_world_unet(unet, latents, states, scheduler, steps=unet_steps, seed=seed)
+    unet_losses = train_world_unet(unet, latents, states, scheduler, steps=unet_steps, seed=seed,
+                                   progress=progress)
     return {"vae": vae_losses, "unet": unet_losses}

@@ -11,8 +11,10 @@ motion direction, position and size. Like a real CLIP it never sees the dataset'
 import numpy as np
 import torch
 
-from .classes import CLASSES
-from .drawing import Clip, draw_clip
+from ..simulate.classes import CLASSES
+from ..simulate.drawing import Clip, draw_clip
+from ..utils.device_random import randperm
+from ..utils.progress import progress_bar
 
 _ROWS = ("top", "middle", "bottom")
 _COLUMNS = ("left", "centre", "right")
@@ -48,8 +50,10 @@ def synthetic_pairs(n, size, seed, n_classes=len(CLASSES)):
 
 
 def train_world_clip(model, tokenizer, image_processor, *, n_pairs=4096, steps=300, batch_size=256,
-                     learning_rate=2e-3, seed=0, draw_size=64):
+                     learning_rate=2e-3, seed=0, draw_size=64, progress=False):
     """Train a ``CLIPModel`` in place on simulated image–caption pairs (CLIP's own loss).
+
+    ``progress`` shows a bar over the steps.
 
     Returns
     -------
@@ -65,8 +69,8 @@ def train_world_clip(model, tokenizer, image_processor, *, n_pairs=4096, steps=3
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=steps, pct_start=0.1)
     model.train()
     losses = []
-    for _ in range(steps):
-        idx = torch.randperm(n_pairs, generator=generator)[:batch_size]
+    for _ in progress_bar(range(steps), desc="tiny-clip: training", unit="step", enabled=progress):
+        idx = randperm(n_pairs, generator)[:batch_size]
         out = model(input_ids=text["input_ids"][idx], attention_mask=text["attention_mask"][idx],
                     pixel_values=pixels[idx], return_loss=True)
         out.loss.backward()

@@ -1,0 +1,80 @@
+"""``tiny-clip``: a tiny ``CLIPModel`` with its tokenizer and image processor, trained on drawings.
+
+It loads through the same ``from_pretrained`` path as ``openai/clip-vit-large-patch14``, so the
+embedding step runs end to end without network or large downloads; its shapes, tokenizer and
+image processor behave like the real ones.
+"""
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..models.pretrained import CLIP_TEXT_LENGTH
+from . import builtin_model
+from .vocabulary import clip_vocabulary
+from .world_clip import train_world_clip
+
+
+def _write_clip_tokenizer_files(folder):
+    vocab, merges = clip_vocabulary()
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    return vocab
+
+
+@builtin_model(version=4, duration="~20 s on 2 CPU cores", what="training a CLIP on drawings of the simulated world")
+def build_tiny_clip(folder, seed=0, trained=True, progress=False):
+    """Write a tiny ``CLIPModel`` with its tokenizer and image processor to ``folder``.
+
+    Text: width 32, 2 layers, 77 positions; vision: width 32, 2 layers, 32×32 images in 8×8
+    patches; projection dimension 32. Load it with ``CLIPModel.from_pretrained(folder)``,
+    ``CLIPTokenizer.from_pretrained(folder)`` and ``CLIPImageProcessor.from_pretrained(folder)``.
+
+    An untrained tiny CLIP embeds all simulated frames almost alike (mean cosine 0.996), which
+    makes a useless contrastive target; so by default it is first trained for 200 steps
+    (about 20 s on 2 CPU cores) on freshly drawn frames of the simulated world
+    (:mod:`.world_clip`), never on a dataset's own movies.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Created if missing; files there are overwritten.
+    seed : int
+        Seeds the weights and the training pairs: the same seed gives the same model.
+    trained : bool
+        Train on the simulated world (default) or keep the random weights.
+    progress : bool
+        Show a progress bar over the training steps.
+
+    Returns
+    -------
+    Path
+        ``folder``.
+    """
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = _write_clip_tokenizer_files(folder)
+    tokenizer = CLIPTokenizer.from_pretrained(folder, model_max_length=CLIP_TEXT_LENGTH)
+    tokenizer.save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    special = {"bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"],
+               "pad_token_id": vocab["<|endoftext|>"]}
+    config = CLIPConfig(
+        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 4,
+                     "max_position_embeddings": CLIP_TEXT_LENGTH, "projection_dim": 32, **special},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "image_size": 32, "patch_size": 8, "projection_dim": 32},
+        projection_dim=32,
+    )
+    torch.manual_seed(seed)
+    model = CLIPModel(config)
+    if trained:
+        image_processor = CLIPImageProcessor.from_pretrained(folder)
+        train_world_clip(model, tokenizer, image_processor, n_pairs=2048, steps=200, batch_size=128, seed=seed,
+                         progress=progress)
+    model.eval().save_pretrained(folder)
+    return folder

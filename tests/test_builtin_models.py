@@ -1,0 +1,70 @@
+"""Built-in model names: found through entry points, built once with a log line and progress bars."""
+
+import json
+import logging
+
+import pytest
+
+from neurocine_toolbox.errors import NeurocineError
+from neurocine_toolbox.models import pretrained
+from neurocine_toolbox.models.pretrained import build_tiny, builtin_builder, builtin_models, resolve_pretrained
+
+NAMES = ["tiny-blip", "tiny-clip", "tiny-sd", "tiny-sd-random"]
+
+
+def test_the_four_names_are_registered_with_their_builders_and_versions():
+    assert sorted(builtin_models()) == NAMES
+    for name in NAMES:
+        builder = builtin_builder(name)
+        assert builder.__module__.startswith("neurocine_toolbox.tiny_models.")
+        # The version of the folders every cache holds today: bump it only when a builder's output changes.
+        assert builder.builder_version == 4
+        assert builder.build_duration and builder.build_description
+
+
+def test_an_unknown_builtin_name_is_one_line_listing_the_known_ones():
+    with pytest.raises(NeurocineError) as caught:
+        resolve_pretrained("tiny-sdxl", "Stable Diffusion model", "decoder.pretrained")
+    assert str(caught.value) == ("unknown built-in model 'tiny-sdxl' (known: tiny-blip, tiny-clip, tiny-sd, "
+                                 "tiny-sd-random) (set in decoder.pretrained)")
+    with pytest.raises(NeurocineError, match="^unknown built-in model 'tiny-x' "):
+        build_tiny("tiny-x")
+    assert not resolve_pretrained("org/tiny-model").is_local  # a Hugging Face id, not a built-in name
+
+
+def test_without_registered_builders_the_message_says_to_reinstall(monkeypatch):
+    monkeypatch.setattr(pretrained, "builtin_models", dict)
+    with pytest.raises(NeurocineError, match=r"no built-in models are registered.*pip install -e \."):
+        resolve_pretrained("tiny-clip")
+
+
+def test_a_build_is_announced_and_shows_progress_unless_quiet(tmp_path, monkeypatch, caplog):
+    calls = []
+
+    def builder(folder, progress):
+        calls.append(progress)
+        (folder / "weights.bin").write_text("w")
+
+    builder.builder_version, builder.build_duration, builder.build_description = 7, "~1 s", "writing one file"
+    monkeypatch.setattr(pretrained, "builtin_builder", lambda name: builder)
+    logger = logging.getLogger("neurocine")
+
+    logger.setLevel(logging.WARNING)  # `--quiet`: no line, no bars
+    build_tiny("tiny-fake", tmp_path / "quiet")
+    logger.setLevel(logging.INFO)
+    with caplog.at_level(logging.INFO, logger="neurocine"):
+        folder = build_tiny("tiny-fake", tmp_path / "cache")
+        again = build_tiny("tiny-fake", tmp_path / "cache")  # cached: neither built nor announced
+    assert calls == [False, True]
+    assert folder == again == tmp_path / "cache" / "tiny-fake" and (folder / "weights.bin").is_file()
+    assert json.loads((folder / "neurocine_tiny.json").read_text()) == {"name": "tiny-fake", "builder_version": 7}
+    assert [r.getMessage() for r in caplog.records] == [
+        f"building tiny-fake once into {tmp_path / 'cache'} (~1 s): writing one file"]
+    build_tiny("tiny-fake", tmp_path / "cache", progress=False)
+    assert calls == [False, True]
+
+    builder.builder_version = 8  # a new builder: the cached folder is rebuilt, in one rename
+    build_tiny("tiny-fake", tmp_path / "cache", progress=False)
+    assert calls == [False, True, False]
+    assert json.loads((folder / "neurocine_tiny.json").read_text())["builder_version"] == 8
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["tiny-fake"]  # no temporary folders left
