@@ -23,10 +23,12 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
+
 from neurocine_toolbox.config import load_config
 from neurocine_toolbox.data.embedding import embed_stores
 from neurocine_toolbox.data.prep import PrepOptions, prep
-from neurocine_toolbox.data.store import store_path
+from neurocine_toolbox.data.store import open_store, store_path
 from neurocine_toolbox.demo import PREP, SIMULATION
 from neurocine_toolbox.simulate import simulate_dataset
 
@@ -80,6 +82,77 @@ def run_all(out, seeds):
                 timings[name] = time.perf_counter() - start
                 log.info("%s: %.0f s", name, timings[name])
     return timings
+
+
+def _condition_summary(per_seed, values, runs, seed):
+    """Per-seed figures, and the mean over seeds of the per-window values with a block-bootstrap interval."""
+    from neurocine_toolbox.evaluation.time_series_statistics import summarise
+
+    pooled = summarise(np.mean(values, axis=0), runs, seed=seed)
+    return {"per_seed": per_seed, "mean_over_seeds": {k: pooled[k] for k in ("estimate", "ci95", "method", "n")}}
+
+
+def _retrieval(derivatives, name, config):
+    """Held-out retrieval of a run's encoder, and its per-window top-5 hits (fMRI→image)."""
+    import torch
+
+    from neurocine_toolbox.data.dataset import FMRIWindowDataset
+    from neurocine_toolbox.data.targets import window_targets
+    from neurocine_toolbox.evaluation.retrieval import cosine_scores, encoder_retrieval, key_ranks
+    from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
+
+    test = store_path(derivatives, "01", "test")
+    encoder = FMRIEncoder.from_pretrained(derivatives / "sub-01/models" / name / "encoder/model").eval()
+    window, lag = config["data"]["window"], config["data"]["lag"]
+    result = encoder_retrieval(encoder, test, window, lag, (1, 5), seed=0)
+    dataset = FMRIWindowDataset(test, window=window, lag=lag, with_frames=False, with_embeddings=True)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
+    with torch.no_grad():
+        embeds = encoder(batch["fmri"]).embeds
+    _, image = window_targets(batch)
+    hits = np.diagonal(key_ranks(cosine_scores(embeds, image))) < 5
+    return result, hits.astype(float), batch["run"].numpy()
+
+
+def score(out, seeds):
+    """Scores of the finished runs, with the statistics neurocine prints (docs/statistics.md)."""
+    from neurocine_toolbox.evaluation.clip_similarity import score_clips
+
+    config = load_config("tiny")
+    plain, rescaled = out / "derivatives-plain", out / "derivatives-rescaled"
+    summary = {"masking": {}, "rescaling": {}}
+    hits = {}
+    for space in ("voxels", "tokens"):
+        per_seed, values = {}, []
+        for seed in seeds:
+            result, seed_hits, runs = _retrieval(plain, f"mask-{space}-seed{seed}", config)
+            per_seed[seed] = {"fmri_to_image": result["fmri_to_image"]["top5"],
+                              "fmri_to_caption": result["fmri_to_caption"]["top5"], "method": result["fmri_to_image"]["method"]}
+            values.append(seed_hits)
+        hits[space] = np.array(values)
+        summary["masking"][space] = _condition_summary(per_seed, values, runs, 0)
+    summary["masking"]["tokens_minus_voxels"] = _condition_summary({}, hits["tokens"] - hits["voxels"], runs, 0)
+    ssims = {}
+    for derivatives, label in ((plain, "plain"), (rescaled, "rescaled")):
+        per_seed, values, differences = {}, [], []
+        for seed in seeds:
+            name = f"scale-{label}-seed{seed}"
+            result, seed_hits, runs = _retrieval(derivatives, name, config)
+            frames = np.load(derivatives / "sub-01/models" / name / "decoded-test/frames.npz")
+            with open_store(store_path(derivatives, "01", "test")) as store:
+                clip_runs = store.runs[frames["rows"]]
+            clips = score_clips(frames["decoded"], frames["truth"], clip_runs, seed=0, per_clip=True)
+            per_clip = clips.pop("per_clip")
+            per_seed[seed] = {"fmri_to_image": result["fmri_to_image"]["top5"], "ssim": clips}
+            values.append(seed_hits)
+            differences.append(per_clip["own"] - per_clip["others"])
+        summary["rescaling"][label] = _condition_summary(per_seed, values, runs, 0)
+        summary["rescaling"][label]["ssim_own_minus_others_mean_over_seeds"] = _condition_summary(
+            {}, differences, clip_runs, 0)["mean_over_seeds"]
+        ssims[label] = np.array(differences)
+    summary["rescaling"]["rescaled_minus_plain_ssim_difference"] = _condition_summary(
+        {}, ssims["rescaled"] - ssims["plain"], clip_runs, 0)
+    return summary
 
 
 def main():

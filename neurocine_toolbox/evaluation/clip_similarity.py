@@ -52,7 +52,8 @@ def other_offsets(runs, min_shift, n_others=50, seed=0):
     return offsets
 
 
-def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, seed=0, progress=None):
+def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, seed=0, progress=None,
+                per_clip=False):
     """SSIM of each decoded clip to its own truth and to other clips' truth, with statistics.
 
     Parameters
@@ -69,6 +70,9 @@ def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, 
     seed : int
     progress : callable, optional
         Called with the number of clip pairs scored after each chunk.
+    per_clip : bool
+        Also return ``per_clip``: ``{"own": [N], "others": [N]}`` arrays (to compare conditions
+        clip by clip).
 
     Returns
     -------
@@ -135,6 +139,8 @@ def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, 
         "n_boot": int(n_boot),
     }
     result["method"] = method_line(result)
+    if per_clip:
+        result["per_clip"] = {"own": own, "others": others}
     return result
 
 
