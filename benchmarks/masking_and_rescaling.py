@@ -5,8 +5,11 @@
 2. ``prep --rescale-after-average`` or not: held-out retrieval, and decode SSIM (MinD-Video
    protocol) own truth vs. other clips' truth.
 
-Everything runs with the ``tiny`` preset on the demo's dataset (``simulate`` preset ``small``,
-voxels by reliability, top 4,500, sidecar captions): the same as ``neurocine demo``. Each run
+Everything runs with the ``tiny`` preset on the demo's simulated world and training split
+(``simulate`` preset ``small``: 8 movies of 64 s seen twice; voxels by reliability, top 4,500,
+sidecar captions), as ``neurocine demo`` does, but with a longer test split (4 movies of 96 s seen
+10 times: 180 test windows in 4 runs instead of the demo's 39 in 3), so that the intervals can
+tell the conditions apart. Each run
 goes to its own folder under ``--out``; finished runs are skipped, so the script can be stopped
 and started again. Scores are recomputed from the saved models and decoded frames by
 ``--score`` (with the statistics neurocine prints), and written to ``<out>/summary.json``.
@@ -34,12 +37,15 @@ from neurocine_toolbox.simulate import simulate_dataset
 
 log = logging.getLogger("neurocine")
 
+#: A longer test split than the demo's (simulate preset "small": 3 movies of 32 s).
+TEST_SPLIT = {"n_test_segments": 4, "test_segment_seconds": 96.0}
+
 
 def prepared(out, rescale):
     """The simulated dataset, prepared (with or without rescaling) and embedded; its derivatives folder."""
     bids = out / "bids"
     if not (bids / "dataset_description.json").is_file():
-        simulate_dataset(bids, seed=0, progress=False, **SIMULATION)
+        simulate_dataset(bids, seed=0, progress=False, **SIMULATION, **TEST_SPLIT)
     name = "rescaled" if rescale else "plain"
     derivatives = out / f"derivatives-{name}"
     if not store_path(derivatives, "01", "test").is_file():
