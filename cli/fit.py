@@ -47,7 +47,7 @@ def command(ctx, subject, stages, preset, config_path, overrides, name, resume, 
     )
     end_processes()
     if not summary["main_process"]:
-        return  # under `accelerate launch`, the main process reports
+        return  # with several processes, the main one reports
     for stage in summary["ran"]:
         click.echo(f"trained {stage}: {summary['root'] / stage / 'model'}")
     for stage in summary["skipped"]:
