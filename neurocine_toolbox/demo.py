@@ -3,7 +3,7 @@
 Today: ``simulate`` → ``prep`` (voxels chosen by test–retest reliability) → ``embed`` → ``fit``
 (the encoder: DC-MAE pre-training and contrastive fine-tuning, then held-out retrieval; the
 decoder: a small VAE, the video UNet on captions, then on fMRI) → ``decode`` (the test split,
-scored against shuffled truth), all with the CPU-sized ``tiny`` preset. Later stages (evaluate,
+scored by SSIM against its own and other clips' truth), all with the CPU-sized ``tiny`` preset. Later stages (evaluate,
 attention-report) join as they land, so ``neurocine demo`` always shows the whole toolbox working
 on a CPU.
 """

@@ -29,6 +29,7 @@ ENCODER = {"num_voxels": COLUMNS, "patch_size": 16, "embed_dim": 16, "depth": 1,
            "window_size": WINDOW, "out_tokens": 3, "out_dim": 8, "clip_dim": CLIP}
 CONTRASTIVE = {"gamma_spa": 0.25, "gamma_tem": 0.5, "mu_spa": 1.0, "mu_tem": 1.0, "mu_text": 1.0,
                "mu_image": 0.5, "temperature": 0.1, "spatial_mask_space": "voxels"}
+TOKENS = dict(CONTRASTIVE, spatial_mask_space="tokens")
 PRETRAIN = {"weight_reconstruction": 1.0, "weight_self_contrast": 1.0, "weight_cross_contrast": 1.0,
             "temperature": 0.1}
 TRAINING = {"mixed_precision": "no", "gradient_accumulation_steps": 1, "checkpoint_every": 100,
@@ -101,6 +102,7 @@ def main(out):
     mine = shard(batch, rank, world)
     for name, model, step, rows in (
         ("contrastive", new_encoder(), encoder_stages.contrastive_step(CONTRASTIVE, VALID), mine),
+        ("contrastive-tokens", new_encoder(), encoder_stages.contrastive_step(TOKENS, VALID), mine),
         ("pretrain", new_mae(), encoder_stages.pretrain_step(PRETRAIN, 16), mine["fmri"][:, 0]),
     ):
         ddp = accelerator.prepare(model)

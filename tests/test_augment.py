@@ -107,3 +107,9 @@ def test_encoder_applies_the_token_mask_to_every_tr_of_a_window_before_positions
     assert not torch.allclose(plain.hidden_states[0], plain.hidden_states[1])
     with pytest.raises(ValueError, match="token_mask"):
         encoder(x, token_mask=ones[:2])
+
+
+def test_interpolation_choice_is_bounded_work_for_tiny_gamma():
+    chosen = interpolation_choice(5000, 2, 1e-6, torch.Generator().manual_seed(0))
+    assert (chosen.sum(dim=1) == 1).all()  # at least one, and (almost surely) only one
+    assert chosen[:, 0].float().mean().item() == pytest.approx(0.5, abs=0.03)

@@ -32,6 +32,13 @@ def test_an_unknown_builtin_name_is_one_line_listing_the_known_ones():
     assert not resolve_pretrained("org/tiny-model").is_local  # a Hugging Face id, not a built-in name
 
 
+def test_a_local_folder_named_like_a_builtin_model_is_a_folder(tmp_path, monkeypatch):
+    (tmp_path / "tiny-sd-finetuned").mkdir()
+    monkeypatch.chdir(tmp_path)
+    source = resolve_pretrained("tiny-sd-finetuned", "Stable Diffusion model", "decoder.pretrained")
+    assert source.is_local and source.location == "tiny-sd-finetuned"
+
+
 def test_without_registered_builders_the_message_says_to_reinstall(monkeypatch):
     monkeypatch.setattr(pretrained, "builtin_models", dict)
     with pytest.raises(NeurocineError, match=r"no built-in models are registered.*pip install -e \."):

@@ -34,24 +34,30 @@ def ranks(tmp_path_factory):
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 
-def _single_process_contrastive():
+def _single_process_contrastive(space="voxels"):
     """The contrastive step on the whole batch, each shard augmented with its process's stream."""
+    from neurocine_toolbox.data.targets import window_targets
+    from neurocine_toolbox.training.augment import token_mask
+    from neurocine_toolbox.training.losses import encoder_contrastive_loss
+
     batch = worker.global_batch()
     shards = [worker.shard(batch, r, WORLD) for r in range(WORLD)]
+    encoder = worker.new_encoder()
     spa, tem = [], []
     for rank, rows in enumerate(shards):
         g = step_generator(worker.SEED, 0, rank)  # the draws each process made, in its order
-        spa.append(spatial_mask(rows["fmri"], worker.CONTRASTIVE["gamma_spa"], g, worker.VALID))
+        if space == "voxels":
+            spa.append(spatial_mask(rows["fmri"], worker.CONTRASTIVE["gamma_spa"], g, worker.VALID))
+        else:
+            spa.append(token_mask(len(rows["fmri"]), encoder.num_patches, encoder.config.embed_dim,
+                                  worker.CONTRASTIVE["gamma_spa"], g))
         tem.append(temporal_interpolate(rows["fmri"], worker.CONTRASTIVE["gamma_tem"], g))
     whole = {k: torch.cat([s[k] for s in shards]) for k in batch}
-    encoder = worker.new_encoder()
     embeds = encoder(whole["fmri"]).embeds
-    from neurocine_toolbox.data.targets import window_targets
-    from neurocine_toolbox.training.losses import encoder_contrastive_loss
-
+    masked = (encoder(torch.cat(spa)) if space == "voxels" else encoder(whole["fmri"], token_mask=torch.cat(spa))).embeds
     text, image = window_targets(whole)
-    loss, _ = encoder_contrastive_loss(embeds, encoder(torch.cat(spa)).embeds, encoder(torch.cat(tem)).embeds,
-                                       text, image, worker.CONTRASTIVE)
+    loss, _ = encoder_contrastive_loss(embeds, masked, encoder(torch.cat(tem)).embeds, text, image,
+                                       worker.CONTRASTIVE)
     loss.backward()
     return loss.item(), worker._grads(encoder)
 
@@ -77,6 +83,7 @@ def _single_process_pretrain():
 
 
 @pytest.mark.parametrize("stage, reference", [("contrastive", _single_process_contrastive),
+                                              ("contrastive-tokens", lambda: _single_process_contrastive("tokens")),
                                               ("pretrain", _single_process_pretrain)])
 def test_loss_and_gradients_equal_the_single_process_ones(ranks, stage, reference):
     loss, grads = reference()

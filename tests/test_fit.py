@@ -227,3 +227,28 @@ def test_processes_that_do_not_form_a_group_are_refused(invoke, derivatives, mon
     assert result.exit_code == 1
     assert "2 processes were launched but accelerate sees 1" in result.stderr
     assert not (derivatives / "sub-01/models/alone").exists()
+
+
+@pytest.mark.parametrize("setting, line", [
+    ("decoder.resolution=40", "setting 'decoder.resolution' must be a multiple of 16"),
+    ("decoder.frames=7", "clips of 7 frames need at least 7 stored frames per TR"),
+    ("encoder.out_dim=16", "encoder.out_dim is 16"),
+])
+def test_mismatches_with_the_data_or_models_stop_before_any_training(invoke, derivatives, setting, line):
+    result = _fit(invoke, derivatives, "--name", "mismatch", "--set", setting)
+    assert result.exit_code == 1 and line in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (derivatives / "sub-01/models/mismatch").exists()
+
+
+def test_batches_several_processes_cannot_share_are_refused_before_training(derivatives):
+    from neurocine_toolbox.config import load_config
+    from neurocine_toolbox.errors import NeurocineError
+    from neurocine_toolbox.training.fit import check_before_training
+
+    stores = {split: derivatives / STORE.format(split) for split in ("train", "test")}
+    config = load_config("tiny", overrides=["contrastive.batch_size=6", "decoder.pretrained=tiny-sd-random"])
+    check_before_training(config, stores, ["pretrain", "encoder"], processes=2)
+    with pytest.raises(NeurocineError, match="contrastive.batch_size 6 cannot be shared equally by 4 processes"):
+        check_before_training(config, stores, ["pretrain", "encoder"], processes=4)
+    check_before_training(config, stores, ["decoder-text"], processes=4)  # diffusion losses need no gathering

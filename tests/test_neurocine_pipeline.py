@@ -96,6 +96,8 @@ def test_save_and_load_round_trip_gives_the_same_frames(pipeline, tmp_path):
     windows = _windows(2, seed=3)
     assert np.array_equal(_decode(pipeline, windows, [0, 1], guidance_scale=3.0),
                           _decode(loaded, windows, [0, 1], guidance_scale=3.0))
+    half = NeuroCinePipeline.from_pretrained(tmp_path / "pipeline").to("cpu", torch.bfloat16)  # as decode loads it
+    assert {half.unet.dtype, half.vae.dtype, half.fmri_encoder.dtype} == {torch.bfloat16}
 
 
 def test_guidance_is_negative_plus_scale_times_conditional_minus_negative(pipeline, monkeypatch):
@@ -136,7 +138,10 @@ def test_bf16_pipeline_decodes_like_the_fp32_one(pipeline):
 
     from neurocine_toolbox.pipelines.decode_split import sampling_dtype
 
-    assert sampling_dtype({"precision": "auto"}, "cuda") == torch.bfloat16
+    if torch.cuda.is_available():
+        expected = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        assert sampling_dtype({"precision": "auto"}, "cuda") == expected
+    assert sampling_dtype({"precision": "bf16"}, "cpu") == torch.bfloat16
     assert sampling_dtype({"precision": "auto"}, "cpu") == torch.float32
     half = copy.deepcopy(pipeline).to(torch.bfloat16)
     assert half.unet.dtype == torch.bfloat16 and half.fmri_encoder.dtype == torch.bfloat16
@@ -144,3 +149,15 @@ def test_bf16_pipeline_decodes_like_the_fp32_one(pipeline):
     a = _decode(pipeline, windows, [0, 1], guidance_scale=3.0).astype(float)
     b = _decode(half, windows, [0, 1], guidance_scale=3.0).astype(float)
     assert b.shape == a.shape and np.abs(a - b).mean() < 8  # grey levels, of 255
+
+
+def test_ddim_eta_noise_comes_from_the_clips_generators(pipeline):
+    """With η > 0 DDIM draws noise at every step: from each clip's generator, not the global one."""
+    windows = _windows(2, seed=6)
+    torch.manual_seed(0)
+    a = _decode(pipeline, windows, [0, 1], eta=1.0)
+    torch.manual_seed(1)  # another global state changes nothing
+    b = _decode(pipeline, windows, [0, 1], eta=1.0)
+    c = _decode(pipeline, windows, [0, 2], eta=1.0)
+    assert np.array_equal(a, b)
+    assert np.array_equal(a[0], c[0]) and not np.array_equal(a[1], c[1])

@@ -42,6 +42,40 @@ def _from_pretrained(cls, source, label, setting, subfolder=None):
         raise _absent(source, label, setting, err) from err
 
 
+def _read_json(source, filename, label, setting):
+    """A JSON file of a local folder or of a cached Hugging Face id (its config, read without loading weights)."""
+    import json
+
+    if source.is_local:
+        path = Path(source.location) / filename
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        path = try_to_load_from_cache(source.location, filename)
+        if not isinstance(path, str):
+            raise _absent(source, label, setting, OSError(f"no {filename} cached"))
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise NeurocineError(f"cannot read the {label}'s {filename} ({_first_line(err)})", path) from err
+
+
+def unet_config(name, setting="decoder.pretrained"):
+    """The 2D UNet's ``config.json`` of a Stable Diffusion folder or id, as a dict (no weights loaded)."""
+    return _read_json(require_stable_diffusion(name, setting), "unet/config.json", SD_LABEL, setting)
+
+
+def vae_config(config):
+    """The configured VAE's ``config.json`` as a dict, or None when the ``vae`` stage will train one."""
+    found = vae_location(config)
+    if found is None:
+        return None
+    name, subfolder = found
+    setting = "decoder.vae" if config["decoder"]["vae"] else "decoder.pretrained"
+    filename = f"{subfolder}/config.json" if subfolder else "config.json"
+    return _read_json(resolve_pretrained(name, VAE_LABEL, setting), filename, VAE_LABEL, setting)
+
+
 def require_stable_diffusion(name, setting="decoder.pretrained"):
     """Check now that the UNet and scheduler of ``name`` can be loaded offline; return its source."""
     source = _require(name, SD_LABEL, setting, "unet/config.json")

@@ -216,15 +216,16 @@ def resolve_pretrained(name, label="model", setting=None, progress=None):
         A name that is a path but not a folder, or an unknown built-in name.
     """
     name = str(name)
+    path = Path(name).expanduser()
+    if name in builtin_models():
+        return PretrainedSource(name, str(build_tiny(name, progress=progress)), True, True)
+    if path.is_dir():  # a local folder, even one named like a built-in model (tiny-sd-finetuned)
+        return PretrainedSource(name, str(path), True, True)
     if is_builtin_name(name):
         try:
             builtin_builder(name)
         except NeurocineError as err:
             raise NeurocineError(f"{err}{f' (set in {setting})' if setting else ''}") from None
-        return PretrainedSource(name, str(build_tiny(name, progress=progress)), True, True)
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return PretrainedSource(name, str(path), True, True)
     if path.exists() or _looks_like_path(name):
         where = f" (set {setting} to a folder written by save_pretrained)" if setting else ""
         raise NeurocineError(f"{label} folder does not exist or is not a folder{where}", name)

@@ -93,19 +93,29 @@ def _quiet_diffusers():
     from diffusers.utils import logging as diffusers_logging
 
     enabled = diffusers_logging.is_progress_bar_enabled()
+    verbosity = diffusers_logging.get_verbosity()
     diffusers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()  # e.g. its advice on casting with .to(), which decode does on purpose
     try:
         yield
     finally:
+        diffusers_logging.set_verbosity(verbosity)
         if enabled:
             diffusers_logging.enable_progress_bar()
 
 
 def sampling_dtype(sampling, device):
-    """The pipeline's dtype: ``sampling.precision`` (``auto``: bf16 on CUDA, float32 elsewhere)."""
+    """The models' dtype while decoding: ``sampling.precision``.
+
+    ``auto`` is bf16 on a CUDA GPU that supports it (fp16 on older ones: V100, T4) and float32
+    elsewhere. Only the models run in it: latents, sampler and guidance stay in float32.
+    """
     choice = sampling["precision"]
     if choice == "auto":
-        choice = "bf16" if torch.device(device).type == "cuda" else "fp32"
+        if torch.device(device).type != "cuda":
+            choice = "fp32"
+        else:
+            choice = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
 
 
@@ -154,7 +164,9 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     if bad:
         raise NeurocineError(f"decode takes sampling.* settings only, not {', '.join(bad)}")
     config = load_config(path=root / "config.yaml", overrides=overrides)
-    stores = {s: store_path(derivatives_dir, subject, s) for s in ("train", split)}
+    # The training store gives the guidance negative (the test store only with test_mean).
+    needed = {"train", split} | ({"test"} if config["sampling"]["negative"] == "test_mean" else set())
+    stores = {s: store_path(derivatives_dir, subject, s) for s in sorted(needed)}
     for path in stores.values():
         if not path.is_file():
             raise NeurocineError("store not found; run neurocine prep first", path)
@@ -174,11 +186,13 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     out_dir = root / f"decoded-{split}"
     pipeline_dir = root / PIPELINE_STAGE / "model"
     # What the clips depend on: clips decoded otherwise are never mixed with new ones.
+    state = check_launch()
+    dtype = sampling_dtype(sampling, state.device)
     settings = {"sampling": {k: v for k, v in sampling.items() if k != "batch_size"}, "batch_size": batch,
+                "dtype": str(dtype).removeprefix("torch."),
                 "beta": decoder["beta"], "frames": decoder["frames"], "resolution": decoder["resolution"],
                 "seed": int(config["seed"]), "pipeline_mtime_ns": pipeline_dir.stat().st_mtime_ns}
     _check_settings(out_dir, settings, force)
-    state = check_launch()
     if state.is_main_process:
         if force:
             shutil.rmtree(out_dir / "clips", ignore_errors=True)
@@ -192,7 +206,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
         log.info("decode: %d of %d clips decoded earlier; skipped", skipped, len(starts))
 
     with _quiet_diffusers():
-        pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir).to(state.device, sampling_dtype(sampling, state.device))
+        pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir).to(state.device, dtype)
     pipeline.set_progress_bar_config(disable=True)
     seed = int(config["seed"])
     mine = todo[state.process_index::state.num_processes]

@@ -74,8 +74,9 @@ def token_mask(n_windows, n_tokens, width, gamma, generator, device=None, dtype=
     -------
     Tensor ``[n_windows, n_tokens, width]`` of 0 and 1
     """
-    scores = rand((n_windows, n_tokens, width), generator)
-    return _lowest(scores, int(round(gamma * width))).to(device=device, dtype=dtype)
+    # Drawn on the generator's device, sorted where the model runs (a GPU sorts 6 M scores at once).
+    scores = rand((n_windows, n_tokens, width), generator, device)
+    return _lowest(scores, int(round(gamma * width))).to(dtype)
 
 
 def interpolation_weights(n):
@@ -97,12 +98,16 @@ def interpolation_choice(n_windows, n, gamma, generator):
     """
     if gamma <= 0:
         raise ValueError("temporal interpolation needs gamma_tem > 0 (set mu_tem to 0 to leave it out)")
-    chosen = rand((n_windows, n), generator) < gamma
-    while True:
-        empty = ~chosen.any(dim=1)
-        if not empty.any():
-            return chosen
-        chosen[empty] = rand((int(empty.sum()), n), generator) < gamma
+    # "Draw again until at least one TR is picked", sampled directly (bounded work for any γ):
+    # the number picked from the binomial (n, γ) given at least one, then which ones, uniformly.
+    k = torch.arange(1, n + 1, dtype=torch.float64)
+    log_weights = (torch.lgamma(torch.tensor(n + 1.0, dtype=torch.float64)) - torch.lgamma(k + 1)
+                   - torch.lgamma(n - k + 1) + torch.special.xlogy(k, torch.tensor(gamma, dtype=torch.float64))
+                   + torch.special.xlog1py(n - k, torch.tensor(-gamma, dtype=torch.float64)))
+    cumulative = torch.cumsum(torch.softmax(log_weights, dim=0), dim=0)
+    counts = 1 + torch.searchsorted(cumulative, rand((n_windows,), generator, dtype=torch.float64)).clamp(max=n - 1)
+    order = torch.argsort(torch.argsort(rand((n_windows, n), generator), dim=1), dim=1)  # a random rank per TR
+    return order < counts[:, None]
 
 
 def temporal_interpolate(windows, gamma, generator):

@@ -165,13 +165,14 @@ def pretrain_stage(stage_dir, train_store, config, *, extra_stores=(), test_stor
     )
     model, _ = run_training(
         stage_dir=stage_dir, model=model, parameters=model.pretrained_parameters(), dataset=dataset,
-        step_fn=pretrain_step(section, model.encoder.config.patch_size), settings=StageSettings.from_config(section), training=config["training"],
-        seed=config["seed"], resume=resume, progress=progress,
+        step_fn=pretrain_step(section, model.encoder.config.patch_size), settings=StageSettings.from_config(section),
+        training=config["training"], seed=config["seed"], resume=resume, progress=progress, equal_shards=True,
     )
     return save_model(model.encoder, stage_dir / "model")
 
 
-def _check_embedding_dims(store_path, config):
+def check_embedding_dims(store_path, config):
+    """The store's CLIP widths against ``encoder.clip_dim`` and ``encoder.out_dim``; its columns and real-voxel mask."""
     with open_store(store_path) as store:
         if not store.has_embeddings:
             raise NeurocineError("has no captions or CLIP embeddings; run `neurocine embed` first", store_path)
@@ -208,7 +209,7 @@ def contrastive_stage(stage_dir, train_store, config, *, init_encoder=None, resu
         The fine-tuned encoder folder.
     """
     section = config["contrastive"]
-    n_columns, valid = _check_embedding_dims(train_store, config)
+    n_columns, valid = check_embedding_dims(train_store, config)
     dataset = FMRIWindowDataset(train_store, window=config["data"]["window"], lag=config["data"]["lag"],
                                 with_frames=False, with_embeddings=True)
     torch.manual_seed(step_seed(config["seed"], 0, 2))
@@ -220,6 +221,6 @@ def contrastive_stage(stage_dir, train_store, config, *, init_encoder=None, resu
     model, _ = run_training(
         stage_dir=stage_dir, model=model, parameters=[p for p in model.parameters() if p.requires_grad],
         dataset=dataset, step_fn=contrastive_step(section, valid), settings=StageSettings.from_config(section),
-        training=config["training"], seed=config["seed"], resume=resume, progress=progress,
+        training=config["training"], seed=config["seed"], resume=resume, progress=progress, equal_shards=True,
     )
     return save_model(model, stage_dir / "model")

@@ -123,6 +123,51 @@ def _plan_stages(stages, config):
     return [s for s in stages if s not in not_needed], not_needed
 
 
+def check_before_training(config, stores, stages, processes=1):
+    """Every check that needs the stores or the pretrained models' configs, before any stage trains.
+
+    A mismatch found here would otherwise stop a stage hours into a run (after pre-training, or
+    after the encoder): CLIP widths against the encoder, the UNet's cross-attention against the
+    encoder and the captions, frames per clip against the store, the frame size against the VAE
+    and UNet, and batches that several processes must share equally.
+
+    Raises
+    ------
+    NeurocineError
+        One line naming the setting or file.
+    """
+    from ..data.clips import clip_frame_indices
+    from ..models.diffusion_components import unet_config, vae_config
+    from .encoder_stages import check_embedding_dims
+    from .loop import check_equal_shards
+
+    for stage, section in (("pretrain", "pretrain"), ("encoder", "contrastive")):
+        if stage in stages:  # their contrastive losses gather equal shards from every process
+            check_equal_shards(int(config[section]["batch_size"]), processes, f"{section}.batch_size")
+    if "encoder" in stages:
+        check_embedding_dims(stores["train"], config)
+    if not any(s in stages for s in DECODER_STAGES):
+        return
+    decoder = config["decoder"]
+    with open_store(stores["train"]) as store:
+        clip_frame_indices(store.frames_per_tr, int(decoder["frames"]))
+        text_width = store.clip_text_states.shape[-1] if store.has_embeddings else None
+    unet = unet_config(decoder["pretrained"])
+    cross = unet["cross_attention_dim"]
+    if "decoder-text" in stages and text_width is not None and text_width != cross:
+        raise NeurocineError(f"its CLIP text states have {text_width} dimensions but the UNet's cross-attention "
+                             f"takes {cross}: embed with the CLIP model the UNet was trained with", stores["train"])
+    if "decoder-fmri" in stages and int(config["encoder"]["out_dim"]) != cross:
+        raise NeurocineError(f"setting 'encoder.out_dim' must be the UNet's cross-attention width ({cross}), "
+                             f"not {config['encoder']['out_dim']}")
+    vae = vae_config(config)
+    channels = vae["block_out_channels"] if vae else config["vae"]["block_out_channels"]
+    factor = 2 ** (len(channels) - 1) * 2 ** (len(unet["down_block_types"]) - 1)
+    if int(decoder["resolution"]) % factor:
+        raise NeurocineError(f"setting 'decoder.resolution' must be a multiple of {factor} (the VAE's and the "
+                             f"UNet's downsampling), not {decoder['resolution']}")
+
+
 def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None, overrides=(), name=None,
         resume=False, force=False, progress=True, command=None):
     """Train a subject's models.
@@ -172,11 +217,12 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
         with open_store(stores["train"]) as store:
             store.require_embeddings()
     _check_same_config(root, config, force)
+    # Under `accelerate launch` or `torchrun` every process runs this function; only the main one writes.
+    state = check_launch()
+    check_before_training(config, stores, stages, state.num_processes)
     if config["pretrain"]["include_test_fmri"] and "pretrain" in stages:
         log.warning("pretrain.include_test_fmri is set: the TEST split's fMRI enters pre-training; "
                     "this is recorded in provenance.json, and held-out scores are no longer clean")
-    # Under `accelerate launch` every process runs this function; only the main one writes.
-    state = check_launch()
     main = state.is_main_process
     if not main:
         log.setLevel(logging.ERROR)  # one voice: the other processes only report errors

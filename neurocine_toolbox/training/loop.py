@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..errors import NeurocineError
 from ..utils.device_random import randperm
+from ..utils.processes import process_state
 from ..utils.progress import progress_bar
 
 log = logging.getLogger("neurocine")
@@ -78,6 +79,14 @@ def batch_for_step(step, n_items, batch_size, seed):
     return order[position * batch_size:(position + 1) * batch_size].tolist()
 
 
+def check_equal_shards(batch_size, world, setting=None):
+    """Refuse a global batch that ``world`` processes cannot share equally (one line naming ``setting``)."""
+    if world > 1 and batch_size % world:
+        where = f"{setting} " if setting else "a batch of "
+        raise NeurocineError(f"{where}{batch_size} cannot be shared equally by {world} processes (the contrastive "
+                             f"losses gather equal shards): choose a multiple of {world}")
+
+
 class StepBatchSampler(Sampler):
     """Yields the batches of steps ``first … last − 1``, this process's share of each.
 
@@ -89,15 +98,16 @@ class StepBatchSampler(Sampler):
         Micro-steps to yield.
     rank, world : int
         This process and the number of processes.
+    equal_shards : bool
+        Require every process to get as many rows (contrastive losses gather equal shards:
+        :mod:`.distributed`); otherwise a batch that does not divide is shared unevenly.
     """
 
-    def __init__(self, n_items, batch_size, seed, first, last, rank=0, world=1):
+    def __init__(self, n_items, batch_size, seed, first, last, rank=0, world=1, equal_shards=False):
         if n_items < world:
             raise NeurocineError(f"{n_items} training samples cannot be shared by {world} processes")
-        if world > 1 and min(batch_size, n_items) % world:
-            # Contrastive losses gather equal shards from every process (training/distributed.py).
-            raise NeurocineError(f"a batch of {min(batch_size, n_items)} cannot be shared equally by {world} "
-                                 f"processes: choose a batch_size that is a multiple of {world}")
+        if equal_shards:
+            check_equal_shards(min(batch_size, n_items), world)
         self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
         self.first, self.last, self.rank, self.world = first, last, rank, world
 
@@ -116,7 +126,9 @@ def make_accelerator(training):
         precision = "bf16" if torch.cuda.is_available() else "no"
     # Stages freeze parts of their models (e.g. the projection heads in pre-training).
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    # On a machine without GPUs, processes launched by torchrun train together over gloo.
+    # The process group is set up once per program, with neurocine's timeout and, on a machine
+    # without GPUs, over gloo (processes launched by torchrun then train together).
+    process_state()
     return Accelerator(mixed_precision=precision, kwargs_handlers=[ddp], cpu=not torch.cuda.is_available(),
                        gradient_accumulation_steps=int(training["gradient_accumulation_steps"]))
 
@@ -183,6 +195,15 @@ def _to_device(batch, device):
     return batch
 
 
+def _finite_everywhere(accelerator, loss):
+    """Whether the loss is finite in every process (each stops together: none waits in an all-reduce)."""
+    finite = math.isfinite(loss.item())
+    if accelerator.num_processes == 1:
+        return finite
+    flag = torch.tensor([0.0 if finite else 1.0], device=accelerator.device)
+    return accelerator.reduce(flag, "sum").item() == 0
+
+
 def _save_checkpoint(accelerator, folder, step, keep):
     final = Path(folder) / f"{CHECKPOINT_PREFIX}{step:07d}"
     tmp = Path(folder) / f".{final.name}.tmp"
@@ -201,7 +222,7 @@ def _save_checkpoint(accelerator, folder, step, keep):
 
 
 def run_training(*, stage_dir, model, parameters, dataset, step_fn, settings, training, seed,
-                 resume=False, progress=True, collate_fn=None, accelerator=None):
+                 resume=False, progress=True, collate_fn=None, accelerator=None, equal_shards=False):
     """Train ``model`` for ``settings.steps`` optimiser steps.
 
     Parameters
@@ -225,6 +246,9 @@ def run_training(*, stage_dir, model, parameters, dataset, step_fn, settings, tr
     progress : bool
     collate_fn : callable, optional
     accelerator : Accelerator, optional
+    equal_shards : bool
+        Every process gets as many rows of each batch (stages whose losses gather across
+        processes); see :class:`StepBatchSampler`.
 
     Returns
     -------
@@ -261,7 +285,7 @@ def run_training(*, stage_dir, model, parameters, dataset, step_fn, settings, tr
             scheduler.step()
 
     sampler = StepBatchSampler(len(dataset), settings.batch_size, seed, start * accum, settings.steps * accum,
-                               accelerator.process_index, accelerator.num_processes)
+                               accelerator.process_index, accelerator.num_processes, equal_shards)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn,
                         num_workers=int(training.get("num_workers", 0)))
     metrics_log = MetricsLog(stage_dir, training.get("logger", "csv"), start, accelerator.is_main_process)
@@ -281,9 +305,9 @@ def run_training(*, stage_dir, model, parameters, dataset, step_fn, settings, tr
             torch.manual_seed(step_seed(seed, micro, 5, rank))  # dropout and anything else drawing globally
             with accelerator.accumulate(model):
                 loss, parts = step_fn(model, batch, generator)
-                if not math.isfinite(loss.item()):
+                if not _finite_everywhere(accelerator, loss):
                     raise NeurocineError(f"the {stage_dir.name} loss became {loss.item()} at step "
-                                         f"{micro // accum}; lower the learning rate")
+                                         f"{micro // accum} (in at least one process); lower the learning rate")
                 accelerator.backward(loss)
                 optimizer.step()
                 optimizer.zero_grad()

@@ -7,17 +7,24 @@ of them would train and write the same files. :func:`process_state` tells it, an
 """
 
 import os
+from datetime import timedelta
 
 import torch
 
 from ..errors import NeurocineError
 
 
+#: How long a process waits for the others at a barrier or collective. NCCL's default (10 min)
+#: is shorter than what the main process may do alone: caching a training split's latents,
+#: writing a test split's decoded frames and scoring them.
+PROCESS_GROUP_TIMEOUT = timedelta(hours=4)
+
+
 def process_state():
     """accelerate's ``PartialState``: one per program, on the CPU (gloo) when there is no GPU."""
     from accelerate import PartialState
 
-    return PartialState(cpu=not torch.cuda.is_available())
+    return PartialState(cpu=not torch.cuda.is_available(), timeout=PROCESS_GROUP_TIMEOUT)
 
 
 def check_launch(state=None):
