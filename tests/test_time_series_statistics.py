@@ -6,7 +6,7 @@ import pytest
 from neurocine_toolbox.evaluation.calibration import ar1_runs, null_calibration, runs_of
 from neurocine_toolbox.evaluation.time_series_statistics import (
     autocorrelation_length, block_bootstrap_indices, block_bootstrap_means, block_length, bootstrap_interval,
-    check_runs, null_offsets, permutation_p_value, run_bounds, shift_lattice, shift_partners, summarise)
+    check_runs, null_offsets, permutation_p_value, run_bounds, shift_lattice, shift_partners, shift_spacing, summarise)
 
 RUNS = np.repeat([3, 0, 7], [12, 30, 9])  # unequal runs, labels not sorted
 
@@ -124,3 +124,17 @@ def test_on_autocorrelated_null_data_new_methods_are_honest_where_iid_ones_are_n
     assert result["blocks"]["coverage"] >= 0.93
     assert result["iid"]["false_positive_rate"] > 0.15  # the old methods fail on the same data
     assert result["iid"]["coverage"] < 0.6
+
+
+def test_slow_trends_still_leave_shifts_and_a_p_value():
+    """A slow oscillation (scenes that recur every 20 windows) makes the autocorrelation estimate
+    approach a whole run; the shifts keep at least three positions per run, so there is still a
+    null and a p-value."""
+    runs = np.repeat(np.arange(4), 45)
+    values = np.sin(2 * np.pi * np.arange(180) / 20) + 0.01 * np.random.default_rng(0).standard_normal(180)
+    assert autocorrelation_length(values, runs) > 45 // 3
+    spacing = shift_spacing(values, runs)
+    assert spacing == 45 // 3
+    partners = shift_partners(runs, null_offsets(runs, spacing, 200, seed=0))
+    result = summarise(values, runs, values[partners], partners, min_shift=spacing)
+    assert result["p_value"] is not None and result["n_null"] > 1

@@ -17,8 +17,8 @@ within runs, circular-shift null). ``benchmarks/null_false_positive_rate.py`` pr
 import numpy as np
 from scipy.signal import lfilter
 
-from .time_series_statistics import (autocorrelation_length, block_length, bootstrap_interval, null_offsets,
-                                     permutation_p_value, shift_partners)
+from .time_series_statistics import (block_length, bootstrap_interval, null_offsets, permutation_p_value,
+                                     shift_partners, shift_spacing)
 
 
 def ar1_runs(rng, lengths, rho, n_datasets, dims=None):
@@ -103,7 +103,7 @@ def null_calibration(lengths, rho=0.9, n_datasets=300, n_boot=500, n_null=200, d
         rows = np.arange(n)
         null = scores[rows, np.argsort(rng.random((n_null, n)), axis=1)].mean(axis=1)
         counts["iid"][0] += permutation_p_value(observed, null) <= alpha
-        spacing = autocorrelation_length(own, runs)
+        spacing = shift_spacing(own, runs)
         partners = shift_partners(runs, null_offsets(runs, spacing, n_null, rng))
         null = scores[rows, partners].mean(axis=1)
         p = permutation_p_value(observed, null)

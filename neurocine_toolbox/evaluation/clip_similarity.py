@@ -18,8 +18,8 @@ Intervals come from the block bootstrap over clips (within runs). Scoring N clip
 import numpy as np
 
 from .ssim import PROTOCOL, pair_ssim
-from .time_series_statistics import (autocorrelation_length, block_length, bootstrap_interval, check_runs,
-                                     method_line, null_offsets, run_bounds, shift_lattice, shift_partners, summarise)
+from .time_series_statistics import (block_length, bootstrap_interval, check_runs, method_line, null_offsets,
+                                     run_bounds, shift_lattice, shift_partners, shift_spacing, summarise)
 
 
 def other_offsets(runs, min_shift, n_others=50, seed=0):
@@ -94,7 +94,7 @@ def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, 
     bounds = run_bounds(runs)
     longest = max(stop - start for start, stop in bounds)
     # The null's lattice lies among the others, so it may not have more than n_others offsets.
-    spacing = max(autocorrelation_length(own, runs), -(-longest // (n_others + 1)))
+    spacing = max(shift_spacing(own, runs), -(-longest // (n_others + 1)))
     block = block_length(own, runs)
 
     # The others: every clip of run r against the truth of the clip `offset` later (circularly).

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .time_series_statistics import (autocorrelation_length, block_length, check_runs, method_line, null_offsets,
-                                     shift_partners, summarise)
+from .time_series_statistics import (block_length, check_runs, method_line, null_offsets, shift_partners,
+                                     shift_spacing, summarise)
 
 
 def cosine_scores(queries, keys):
@@ -85,7 +85,7 @@ def topk_from_scores(scores, runs, top_k=(1, 5), n_null=1000, n_boot=2000, seed=
     rows = np.arange(n)
     # One block length and spacing for every k: from the own key's similarity, a continuous series.
     own_similarity = np.diagonal(scores)
-    spacing = autocorrelation_length(own_similarity, runs)
+    spacing = shift_spacing(own_similarity, runs)
     block = block_length(own_similarity, runs)
     offsets = null_offsets(runs, spacing, n_null, seed)
     partners = shift_partners(runs, offsets)

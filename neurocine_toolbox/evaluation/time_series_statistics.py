@@ -46,6 +46,9 @@ MIN_BLOCK_LENGTH = 5
 """Shortest block (and shift) in windows: BOLD stays correlated for about 10 s (5 TRs of 2 s)
 even where a short series gives a smaller estimate."""
 
+MIN_SHIFTS_PER_RUN = 3
+"""Null shifts keep at least this many positions in the longest run (:func:`shift_spacing`)."""
+
 BLOCKS_PER_AUTOCORRELATION = 3
 """Bootstrap blocks are this many times the estimated optimal length: blocks of the optimal
 length (which minimises the error of the variance, not of the interval) covered the mean of
@@ -117,6 +120,24 @@ def autocorrelation_length(values, runs, minimum=MIN_BLOCK_LENGTH):
             estimate = float(optimal_block_length(centred)["circular"].iloc[0])
     length = minimum if not np.isfinite(estimate) else max(minimum, int(np.ceil(estimate)))
     return int(max(1, min(length, longest)))
+
+
+def shift_spacing(values, runs, minimum=MIN_BLOCK_LENGTH):
+    """Spacing of the null shifts: :func:`autocorrelation_length`, but at most a third of the
+    longest run (never below ``minimum``).
+
+    The shifts' validity comes from their forming a group (every pairing's neighbours are left
+    out alike), not from the spacing; the spacing only keeps null pairings apart. On a series
+    with slow trends the Politis–White estimate can approach a whole run (41 windows in runs of
+    45, measured on decoded clips' SSIM), which would leave no shift at all and no p-value; a
+    third of a run keeps at least three positions per run. On AR(1) null data (ρ = 0.9, 1,500
+    datasets each) the false-positive rate at α = 0.05 was 0.059 / 0.047 / 0.025 on 4 × 30,
+    4 × 45 and 2 × 39 windows with this cap, 0.048 / 0.043 / 0.025 without it and
+    0.069 / 0.051 / 0.025 with a quarter of a run.
+    """
+    bounds = run_bounds(check_runs(runs, len(values)))
+    longest = max(stop - start for start, stop in bounds)
+    return int(min(autocorrelation_length(values, runs, minimum), max(minimum, longest // MIN_SHIFTS_PER_RUN)))
 
 
 def block_length(values, runs, minimum=MIN_BLOCK_LENGTH):
@@ -321,7 +342,7 @@ def summarise(values, runs, null_values=None, partners=None, *, block=None, min_
         Bootstrap block length (default :func:`block_length` of ``values``).
     min_shift : int, optional
         The spacing the null shifts were drawn with (recorded; default
-        :func:`autocorrelation_length` of ``values``).
+        :func:`shift_spacing` of ``values``).
     n_boot : int
     seed : int
 
@@ -335,7 +356,7 @@ def summarise(values, runs, null_values=None, partners=None, *, block=None, min_
     values = np.asarray(values, float)
     runs = check_runs(runs, len(values))
     block = block or block_length(values, runs)
-    min_shift = min_shift or autocorrelation_length(values, runs)
+    min_shift = min_shift or shift_spacing(values, runs)
     lo, hi = bootstrap_interval(values, runs, block, n_boot, seed)
     estimate = float(values.mean())
     result = {"estimate": estimate, "ci95": [float(lo), float(hi)], "p_value": None, "null_mean": None,
