@@ -62,6 +62,8 @@ setup(
         "arch>=7",
         # The compiled SSIM loop (evaluation/_ssim_kernel.py).
         "numba>=0.60",
+        # The ridge baseline of neurocine evaluate (evaluation/baselines.py).
+        "scikit-learn>=1.3",
     ],
     # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
     extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel", "tensorboard>=2.10"]},

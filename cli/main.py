@@ -80,9 +80,9 @@ def cli(ctx, debug, quiet):
 
 
 def _register():
-    from . import convert, decode, demo, embed, fit, prep, simulate
+    from . import convert, decode, demo, embed, evaluate, fit, prep, simulate
 
-    for module in (simulate, convert, prep, embed, fit, decode, demo):
+    for module in (simulate, convert, prep, embed, fit, decode, evaluate, demo):
         cli.add_command(module.command)
 
 

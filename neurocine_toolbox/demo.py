@@ -3,9 +3,10 @@
 Today: ``simulate`` → ``prep`` (voxels chosen by test–retest reliability) → ``embed`` → ``fit``
 (the encoder: DC-MAE pre-training and contrastive fine-tuning, then held-out retrieval; the
 decoder: a small VAE, the video UNet on captions, then on fMRI) → ``decode`` (the test split,
-scored by SSIM against its own and other clips' truth), all with the CPU-sized ``tiny`` preset. Later stages (evaluate,
-attention-report) join as they land, so ``neurocine demo`` always shows the whole toolbox working
-on a CPU.
+scored by SSIM against its own and other clips' truth) → ``evaluate`` (every metric beside chance
+and the shuffled, mean-clip and ridge baselines, on tiny classifiers), all with the CPU-sized
+``tiny`` preset. The attention report joins when it lands, so ``neurocine demo`` always shows the
+whole toolbox working on a CPU.
 """
 
 import logging
@@ -17,6 +18,7 @@ from .data.embedding import embed_stores
 from .data.prep import PrepOptions, prep
 from .data.store import open_store
 from .errors import NeurocineError
+from .evaluation.evaluate import evaluate_run
 from .pipelines.decode_split import decode_split
 from .simulate import simulate_dataset
 from .training.fit import fit
@@ -51,8 +53,9 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
     Returns
     -------
     dict
-        What was done: paths, timings (s), the shapes of the stores, the retrieval scores and
-        the decoding summary (:func:`~neurocine_toolbox.pipelines.decode_split.decode_split`).
+        What was done: paths, timings (s), the shapes of the stores, the retrieval scores, the
+        decoding summary (:func:`~neurocine_toolbox.pipelines.decode_split.decode_split`) and the
+        evaluation (:func:`~neurocine_toolbox.evaluation.evaluate.evaluate_run`).
     """
     bids = Path(out_dir) / "bids"
     timings = {}
@@ -84,8 +87,13 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
                            progress=progress, command="neurocine demo")
     timings["decode"] = time.perf_counter() - start
 
+    start = time.perf_counter()
+    evaluated = evaluate_run(bids / "derivatives" / "neurocine", "01", name=trained["root"].name, ridge=True,
+                             progress=progress, command="neurocine demo")
+    timings["evaluate"] = time.perf_counter() - start
+
     summary = {"bids": bids, "stores": {}, "timings": timings, "models": trained["root"],
-               "retrieval": trained["retrieval"], "decoded": decoded}
+               "retrieval": trained["retrieval"], "decoded": decoded, "evaluation": evaluated}
     for path in stores:
         with open_store(path) as store:
             summary["stores"][path] = {

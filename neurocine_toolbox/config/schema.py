@@ -219,8 +219,22 @@ class Training(_Section):
     num_workers: WholeNonNegative
 
 
+Metric = Literal["ssim", "psnr", "frame_nway", "clip_nway", "temporal_consistency"]
+
+
 class Evaluation(_Section):
     top_k: Counts
+    metrics: _rule(list[Metric], "a non-empty list of ssim | psnr | frame_nway | clip_nway | temporal_consistency",
+                   min_length=1)
+    frame_classifier: ModelName
+    clip_classifier: ModelName
+    clip_model: OptionalModel
+    n_way: _rule(list[Annotated[int, Field(ge=2)]], "a non-empty list of whole numbers >= 2", min_length=1)
+    n_trials: Count
+    precision: _choice("auto", "fp32", "fp16", "bf16")
+    batch_size: Count
+    n_boot: Count
+    n_null: Count
 
 
 class Config(_Section):

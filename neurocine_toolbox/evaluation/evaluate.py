@@ -1,0 +1,478 @@
+"""``neurocine evaluate``: score a run's decoded clips, or a folder of clips, and write the table.
+
+Three ways in:
+
+- a run (:func:`evaluate_run`): the ``frames.npz`` that ``decode`` wrote, with the mean-clip and
+  (``--baseline ridge``) ridge baselines learnt from the training split; writes
+  ``decoded-<split>/evaluation/``;
+- files (:func:`evaluate_files`): peers' side-by-side gifs or two folders of clips, with the
+  shuffled baseline only (nothing here says what their training split was);
+- two runs (:func:`compare_runs`): the paired difference of every metric on the same clips.
+
+Outputs (written together, then moved into place): ``metrics.json`` for machines,
+``per_clip.csv`` (every metric of every clip, decoder and baselines) and ``metrics.md``, the table
+that also ends the command's output.
+"""
+
+import csv
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .._version import __version__
+from ..config import load_config
+from ..errors import NeurocineError
+from ..utils.atomic import atomic_dir, write_text_atomic
+from .metrics_table import METRICS, column_name, score_metrics
+from .time_series_statistics import paired_difference
+
+log = logging.getLogger("neurocine")
+
+EVALUATION_DIR = "evaluation"
+
+
+# --- the models the metrics need --------------------------------------------------------------
+
+
+class EvaluationModels:
+    """The frame and clip classifiers and the CLIP of temporal consistency, loaded when first used.
+
+    Parameters
+    ----------
+    section : dict
+        The config's ``evaluation`` section.
+    clip_model : str
+        The CLIP for temporal consistency (``evaluation.clip_model`` or ``embedding.clip_model``).
+    cache_dir : Path
+        Where classifier outputs and CLIP embeddings are cached per set of frames.
+    device : str, optional
+    progress : bool
+    """
+
+    def __init__(self, section, clip_model, cache_dir, device=None, progress=True):
+        self.section, self.clip_model, self.cache_dir = section, clip_model, Path(cache_dir)
+        self.device, self.progress = device, progress
+        self._classifiers, self._clip = {}, None
+
+    def classifier(self, kind):
+        """The ``"frame"`` or ``"clip"`` classifier (:mod:`.classifiers`)."""
+        from .classifiers import load_classifier
+
+        if kind not in self._classifiers:
+            self._classifiers[kind] = load_classifier(
+                kind, self.section[f"{kind}_classifier"], setting=f"evaluation.{kind}_classifier",
+                precision=self.section["precision"], device=self.device, batch_size=self.section["batch_size"],
+                cache_dir=self.cache_dir, progress=self.progress)
+        return self._classifiers[kind]
+
+    def clip_embeddings(self, clips):
+        """CLIP image embeddings of every frame ``[N, F, d]``, cached per set of frames."""
+        from ..data.embedding import select_device
+        from ..models.pretrained import load_clip
+        from .classifiers import cached_array
+        from .temporal_consistency import clip_frame_embeddings
+
+        def compute():
+            if self._clip is None:
+                device, dtype = select_device(self.device)
+                setting = "evaluation.clip_model" if self.section.get("clip_model") else "embedding.clip_model"
+                self._clip = load_clip(self.clip_model, device, dtype, setting=setting)
+            return clip_frame_embeddings(self._clip, clips, int(self.section["batch_size"]))
+
+        return cached_array(self.cache_dir, {"model": str(self.clip_model), "what": "clip-image-embeddings"},
+                            clips, compute)
+
+
+def _models(config, metrics, cache_dir, device, progress):
+    if not set(metrics) & {"frame_nway", "clip_nway", "temporal_consistency"}:
+        return None
+    section = config["evaluation"]
+    return EvaluationModels(section, section.get("clip_model") or config["embedding"]["clip_model"], cache_dir,
+                            device, progress)
+
+
+def evaluation_cache_dir():
+    """``$NEUROCINE_CACHE/evaluation``: classifier outputs and embeddings, keyed by the frames' hash."""
+    from ..models.pretrained import tiny_cache_dir
+
+    return tiny_cache_dir().parent / "evaluation"
+
+
+def _metrics(config, metrics):
+    chosen = list(metrics) if metrics else list(config["evaluation"]["metrics"])
+    unknown = [m for m in chosen if m not in METRICS]
+    if unknown:
+        raise NeurocineError(f"unknown metric {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    return chosen
+
+
+# --- a run's decoded clips --------------------------------------------------------------------
+
+
+def _decoded(root, split):
+    path = root / f"decoded-{split}" / "frames.npz"
+    if not path.is_file():
+        raise NeurocineError(f"no decoded clips of the {split} split; run neurocine decode first", path)
+    try:
+        with np.load(path) as data:
+            frames = {k: data[k] for k in ("decoded", "truth", "rows", "runs")}
+    except (OSError, ValueError, KeyError) as err:
+        raise NeurocineError(f"unreadable decoded clips ({err})", path) from None
+    return path, frames
+
+
+def training_clips(train_store, window, lag, frames, resolution, chunk=64):
+    """The training split's distinct clips at the decoder's resolution, with how many windows show each.
+
+    Yields
+    ------
+    clips : uint8 ``[n, F, R, R, 3]``
+        Consecutive stored clips (contiguous reads: fast on HDF5).
+    counts : ndarray ``[n]``
+        How many training windows start on each.
+    """
+    from ..data.clips import clip_frame_indices, frames_to_tensor, tensor_to_frames
+    from ..data.dataset import window_starts
+    from ..data.store import open_store
+
+    with open_store(train_store) as store:
+        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        counts = np.bincount(np.asarray(store.frame_rows)[starts], minlength=store.n_frame_rows)
+        index = clip_frame_indices(store.frames_per_tr, frames)
+        for i in range(0, store.n_frame_rows, chunk):
+            yield (tensor_to_frames(frames_to_tensor(store.distinct_frames[i:i + chunk][:, index], resolution)),
+                   counts[i:i + chunk])
+
+
+def mean_clip(config, train_store):
+    """The mean clip of the training windows ``[F, R, R, 3]`` (:class:`~.baselines.MeanClipBaseline`)."""
+    from .baselines import MeanClipBaseline
+
+    decoder, data = config["decoder"], config["data"]
+    baseline = MeanClipBaseline()
+    for clips, counts in training_clips(train_store, data["window"], data["lag"], decoder["frames"],
+                                        decoder["resolution"]):
+        baseline.partial_fit(clips, counts)
+    return baseline.predict(1)[0]
+
+
+def ridge_clips(root, config, train_store, split_store, rows, cache_path, progress=True):
+    """Clips decoded by the run's VAE from ridge-predicted latents, trained once per run and cached.
+
+    The ridge maps the training windows' fMRI to their clips' latents (the run's cached
+    ``latents-train.safetensors``, else encoded now); the cache holds the predicted clips of
+    ``rows`` and the chosen alpha, keyed by the stores, the latents and the window settings.
+
+    Returns
+    -------
+    clips : uint8 ``[N, F, R, R, 3]``
+    info : dict
+        ``alpha`` and the cross-validated R² of each alpha.
+    """
+    import torch
+
+    from ..data.clips import tensor_to_frames
+    from ..data.dataset import window_starts
+    from ..data.store import open_store
+    from ..training.decoder_stages import _vae_for, cached_latents
+    from .baselines import RidgeLatentBaseline
+
+    data, decoder = config["data"], config["decoder"]
+    window, lag = int(data["window"]), int(data["lag"])
+    key = {"train_store": str(Path(train_store).resolve()), "train_mtime": Path(train_store).stat().st_mtime_ns,
+           "split_store": str(Path(split_store).resolve()), "split_mtime": Path(split_store).stat().st_mtime_ns,
+           "window": window, "lag": lag, "frames": int(decoder["frames"]), "resolution": int(decoder["resolution"]),
+           "rows": [int(r) for r in rows]}
+    if cache_path.is_file():
+        with np.load(cache_path, allow_pickle=False) as cached:
+            if json.loads(str(cached["key"])) == key:
+                log.info("ridge baseline: cached (%s)", cache_path)
+                return cached["clips"], json.loads(str(cached["info"]))
+    vae, vae_name = _vae_for(config, root)
+    vae.eval()
+    latents = cached_latents(root, vae, vae_name, train_store, config, progress=progress)
+    with open_store(train_store) as store:
+        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        fmri = np.stack([store.fmri[t + lag: t + lag + window] for t in starts]).astype(np.float32)
+        targets = latents[np.asarray(store.frame_rows)[starts]].float().numpy()
+        groups = store.runs[starts]
+    log.info("ridge baseline: %d training windows → latents %s, alpha by cross-validation over %d runs",
+             len(starts), tuple(targets.shape[1:]), len(np.unique(groups)))
+    model = RidgeLatentBaseline().fit(fmri, targets, groups)
+    with open_store(split_store) as store:
+        test = np.stack([store.fmri[t + lag: t + lag + window] for t in rows]).astype(np.float32)
+    predicted = torch.from_numpy(model.predict(test))                    # [N, C, F, h, w]
+    clips = []
+    with torch.no_grad():
+        for item in predicted:
+            frames = item.transpose(0, 1).to(vae.dtype) / vae.config.scaling_factor  # [F, C, h, w]
+            clips.append(tensor_to_frames(vae.decode(frames).sample))
+    clips = np.stack(clips)
+    info = {"alpha": model.alpha_, "cv_r2": model.cv_r2_, "n_train_windows": int(len(starts))}
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    from ..utils.atomic import atomic_path
+
+    with atomic_path(cache_path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, clips=clips, key=json.dumps(key), info=json.dumps(info))
+    return clips, info
+
+
+def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=None, ridge=False, overrides=(),
+                 device=None, progress=True, command=None):
+    """Score a run's decoded clips with every metric and baseline; write ``evaluation/``.
+
+    Parameters
+    ----------
+    derivatives_dir : Path
+    subject : str
+    name : str, optional
+        Run folder under ``sub-XX/models`` (default: the only one with a trained pipeline).
+    split : {"test", "train"}
+    metrics : sequence of str, optional
+        Default: ``evaluation.metrics`` of the run's config.
+    ridge : bool
+        Train (once; then cached) and score the ridge baseline.
+    overrides : sequence of str
+        ``evaluation.*`` settings over the run's config.
+    device : str, optional
+    progress : bool
+    command : str, optional
+
+    Returns
+    -------
+    dict
+        ``{"out_dir", "n_clips", "metrics": [...], ...}`` as written to ``metrics.json``.
+    """
+    from ..data.store import store_path
+    from ..pipelines.decode_split import find_run
+
+    subject = subject.removeprefix("sub-")
+    root = find_run(derivatives_dir, subject, name)
+    bad = [o for o in overrides if not o.startswith("evaluation.")]
+    if bad:
+        raise NeurocineError(f"evaluate takes evaluation.* settings only, not {', '.join(bad)}")
+    config = load_config(path=root / "config.yaml", overrides=overrides)
+    metrics = _metrics(config, metrics)
+    frames_path, frames = _decoded(root, split)
+    train_store = store_path(derivatives_dir, subject, "train")
+    split_store = store_path(derivatives_dir, subject, split)
+    for path in (train_store, split_store):
+        if not path.is_file():
+            raise NeurocineError("store not found; run neurocine prep first", path)
+    decoded_dir = frames_path.parent
+    cache_dir = evaluation_cache_dir()
+    models = _models(config, metrics, cache_dir, device, progress)
+
+    baselines = {"mean_clip": mean_clip(config, train_store)}
+    ridge_info = None
+    ridge_cache = decoded_dir / "baselines" / "ridge.npz"
+    if ridge or ridge_cache.is_file():
+        baselines["ridge"], ridge_info = ridge_clips(root, config, train_store, split_store, frames["rows"],
+                                                     ridge_cache, progress)
+    section = config["evaluation"]
+    scores = score_metrics(frames["decoded"], frames["truth"], frames["runs"], metrics=metrics, baselines=baselines,
+                           models=models, n_way=section["n_way"], n_trials=section["n_trials"],
+                           n_boot=section["n_boot"], seed=int(config["seed"]), progress=progress)
+    decode_record = decoded_dir / "decode.json"
+    source = {"run": str(root), "config": str(root / "config.yaml"), "split": split, "store": str(split_store),
+              "train_store": str(train_store), "frames": str(frames_path),
+              "decode": json.loads(decode_record.read_text()) if decode_record.is_file() else None,
+              "pipeline": _provenance(root)}
+    record = _record(scores, source, section, metrics, command, baselines_info={"ridge": ridge_info})
+    write_outputs(decoded_dir / EVALUATION_DIR, record, scores, frames["runs"], frames["rows"])
+    record["out_dir"] = decoded_dir / EVALUATION_DIR
+    return record
+
+
+def _provenance(root):
+    path = Path(root) / "provenance.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+# --- clips from files -------------------------------------------------------------------------
+
+
+def evaluate_files(out_dir, *, gifs=None, pred=None, truth=None, peer_split=False, clips_per_run=None,
+                   metrics=None, preset=None, overrides=(), device=None, progress=True, command=None):
+    """Score peers' side-by-side gifs (``gifs``) or two folders of clips (``pred``, ``truth``).
+
+    Clips are taken in file-name order as one run, or as runs of ``clips_per_run`` (Wen 2018's
+    test split: 240). Only the shuffled baseline applies (nothing here is a training split).
+
+    Returns
+    -------
+    dict
+        As written to ``metrics.json``.
+    """
+    from .clip_files import read_clip_folders, read_peer_grid_gifs
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise NeurocineError("output folder exists and is not empty; pick another or remove it", out_dir)
+    if (gifs is None) == (pred is None and truth is None) or (pred is None) != (truth is None):
+        raise NeurocineError("give either --gifs DIR or both --pred DIR and --truth DIR")
+    config = load_config(preset, overrides=overrides)
+    metrics = _metrics(config, metrics)
+    if gifs is not None:
+        decoded, true, names = read_peer_grid_gifs(gifs, peer_split=peer_split)
+        source = {"gifs": str(gifs), "layout": "peer-grid", "peer_split": bool(peer_split)}
+    else:
+        decoded, true, names = read_clip_folders(pred, truth)
+        source = {"pred": str(pred), "truth": str(truth)}
+    n = len(decoded)
+    runs = np.zeros(n, int) if not clips_per_run else np.arange(n) // int(clips_per_run)
+    models = _models(config, metrics, evaluation_cache_dir(), device, progress)
+    section = config["evaluation"]
+    scores = score_metrics(decoded, true, runs, metrics=metrics, models=models, n_way=section["n_way"],
+                           n_trials=section["n_trials"], n_boot=section["n_boot"], seed=int(config["seed"]),
+                           progress=progress)
+    source.update(config_preset=preset, clips_per_run=clips_per_run)
+    record = _record(scores, source, section, metrics, command)
+    write_outputs(out_dir, record, scores, runs, names)
+    record["out_dir"] = out_dir
+    return record
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+
+def _record(scores, source, section, metrics, command, baselines_info=None):
+    models = {}
+    if {"frame_nway"} & set(metrics):
+        models["frame_classifier"] = section["frame_classifier"]
+    if {"clip_nway"} & set(metrics):
+        models["clip_classifier"] = section["clip_classifier"]
+    return {"neurocine_version": __version__, "command": command or " ".join(sys.argv), "n_clips": scores["n_clips"],
+            "source": source, "models": models, "precision": section["precision"], "metrics_asked": list(metrics),
+            "baselines_info": baselines_info or {}, "metrics": scores["rows"]}
+
+
+def _json_default(value):
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def per_clip_csv(scores, runs, ids):
+    """``per_clip.csv``: one line per clip (its id and run), one column per metric (and baseline)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    columns = list(scores["per_clip"])
+    writer.writerow(["clip", "id", "run", *columns])
+    for i in range(scores["n_clips"]):
+        values = [f"{scores['per_clip'][c][i]:.6g}" for c in columns]
+        writer.writerow([i, ids[i], int(runs[i]), *values])
+    return buffer.getvalue()
+
+
+def _number(value, digits=3):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def table_lines(record):
+    """The metrics table as Markdown lines (``metrics.md`` and the command's output)."""
+    lines = [f"{record['n_clips']} clips. Intervals: 95 %, block bootstrap over clips within runs. "
+             "Chance: simulated with random predictions (N-way); for pixel metrics the shuffled baseline "
+             "is the floor.", "",
+             "| metric | protocol | N-way | decoded [95 % CI] | chance | shuffled | mean clip | ridge |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in record["metrics"]:
+        digits = 2 if row["name"] == "psnr" else 3
+        b = row["baselines"]
+        way = f"{row['n_way']}-way top-{row['top_k']}" if row["n_way"] else ""
+        lines.append(f"| {row['name']} | {row['protocol']} | {way} | "
+                     f"{_number(row['value'], digits)} [{_number(row['ci_low'], digits)}, {_number(row['ci_high'], digits)}] | "
+                     f"{_number(row['chance'], digits)} | {_number(b['shuffled'], digits)} | "
+                     f"{_number(b['mean_clip'], digits)} | {_number(b['ridge'], digits)} |")
+    lines += ["", "Decoded − baseline (paired, same clips): difference [95 % CI], two-sided p (block sign flips).", "",
+              "| metric | protocol | N-way | − shuffled | − mean clip | − ridge |", "|---|---|---|---|---|---|"]
+    for row in record["metrics"]:
+        digits = 2 if row["name"] == "psnr" else 3
+        way = f"{row['n_way']}-way top-{row['top_k']}" if row["n_way"] else ""
+        cells = []
+        for baseline in ("shuffled", "mean_clip", "ridge"):
+            d = row["versus_baselines"].get(baseline)
+            cells.append("–" if d is None else f"{d['difference']:+.{digits}f} [{d['ci95'][0]:+.{digits}f}, "
+                                               f"{d['ci95'][1]:+.{digits}f}] p={d['p_value']:.3g}")
+        lines.append(f"| {row['name']} | {row['protocol']} | {way} | " + " | ".join(cells) + " |")
+    notes = [f"- {row['protocol']}: {row['note']}" for row in record["metrics"] if row.get("note")]
+    return lines + ([""] + notes if notes else [])
+
+
+def write_outputs(out_dir, record, scores, runs, ids):
+    """Write ``metrics.json``, ``per_clip.csv`` and ``metrics.md`` together (a staging folder, then renamed)."""
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "metrics.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+        (tmp / "per_clip.csv").write_text(per_clip_csv(scores, runs, list(ids)))
+        (tmp / "metrics.md").write_text("# neurocine evaluate\n\n" + "\n".join(table_lines(record)) + "\n")
+
+
+# --- two runs ---------------------------------------------------------------------------------
+
+
+def _per_clip(path):
+    if not path.is_file():
+        raise NeurocineError("no evaluation here; run neurocine evaluate on this run first", path)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise NeurocineError("per-clip table is empty", path)
+    return rows
+
+
+def compare_runs(derivatives_dir, subject, name_a, name_b, *, split="test", n_boot=2000, n_null=1000, seed=0):
+    """Paired difference A − B of every metric both runs' evaluations share, on the same clips.
+
+    Writes ``sub-XX/models/comparisons/<A>-vs-<B>-<split>.json`` and ``.md``.
+
+    Returns
+    -------
+    dict
+        ``{"a", "b", "n_clips", "differences": [{"column", "a", "b", "difference", "ci95", "p_value", "method"}], "path"}``
+    """
+    from ..pipelines.decode_split import find_run
+
+    subject = subject.removeprefix("sub-")
+    roots = [find_run(derivatives_dir, subject, n) for n in (name_a, name_b)]
+    tables = [_per_clip(r / f"decoded-{split}" / EVALUATION_DIR / "per_clip.csv") for r in roots]
+    ids = [[row["id"] for row in t] for t in tables]
+    if ids[0] != ids[1]:
+        raise NeurocineError(f"{name_a} and {name_b} were evaluated on different clips ({len(ids[0])} vs "
+                             f"{len(ids[1])}, or other windows); decode both with the same data settings")
+    columns = [c for c in tables[0][0] if "@" not in c and c not in ("clip", "id", "run") and c in tables[1][0]]
+    if not columns:
+        raise NeurocineError(f"{name_a} and {name_b} share no metric; evaluate both with the same --metrics")
+    runs = np.array([int(row["run"]) for row in tables[0]])
+    differences = []
+    for column in columns:
+        a = np.array([float(row[column]) for row in tables[0]])
+        b = np.array([float(row[column]) for row in tables[1]])
+        d = paired_difference(a, b, runs, n_boot=n_boot, n_null=n_null, seed=seed)
+        differences.append({"column": column, "a": float(a.mean()), "b": float(b.mean()), "difference": d["estimate"],
+                            "ci95": d["ci95"], "p_value": d["p_value"], "method": d["method"]})
+    result = {"a": str(roots[0]), "b": str(roots[1]), "split": split, "n_clips": len(runs), "differences": differences}
+    out = roots[0].parent / "comparisons" / f"{roots[0].name}-vs-{roots[1].name}-{split}"
+    lines = [f"# {roots[0].name} − {roots[1].name} ({split}, {len(runs)} clips)", "",
+             f"| metric | {roots[0].name} | {roots[1].name} | difference [95 % CI] | p (two-sided) |", "|---|---|---|---|---|"]
+    for d in differences:
+        lines.append(f"| {d['column']} | {d['a']:.4f} | {d['b']:.4f} | {d['difference']:+.4f} "
+                     f"[{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}] | {d['p_value']:.3g} |")
+    if differences:
+        lines += ["", differences[0]["method"]]
+    write_text_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    result["path"] = out.with_suffix(".md")
+    result["lines"] = lines
+    return result
+
+
+__all__ = ["evaluate_run", "evaluate_files", "compare_runs", "table_lines", "column_name"]

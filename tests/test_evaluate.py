@@ -1,0 +1,190 @@
+"""``neurocine evaluate``: metric rows, baselines, outputs and comparisons (pure parts; the CLI on a
+trained run is in test_decoder_fit.py)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from neurocine_toolbox.errors import NeurocineError
+from neurocine_toolbox.evaluation import evaluate as evaluation
+from neurocine_toolbox.evaluation.metrics_table import column_name, score_metrics
+
+
+class ColourClassifier:
+    """Classes = which colour channel is brightest (3 classes) × 24 copies with fixed offsets: a
+    decoded clip is classified right exactly when its dominant colour matches the truth's."""
+
+    def __init__(self, kind, n_classes=72):
+        self.kind, self.n_classes, self.calls = kind, n_classes, 0
+
+    def probabilities(self, clips):
+        self.calls += 1
+        clips = np.asarray(clips, float)
+        channel = clips.mean(axis=(2, 3)) if self.kind == "frame" else clips.mean(axis=(1, 2, 3))[:, None]
+        colour = channel.argmax(axis=-1)
+        # Distinct logits: the dominant colour's 24 classes high and graded, every other class low.
+        low = -1.0 - 0.01 * np.arange(self.n_classes)
+        logits = np.broadcast_to(low, colour.shape + (self.n_classes,)).copy()
+        for c in range(3):
+            block = slice(c * 24, min((c + 1) * 24, self.n_classes))
+            high = 10.0 - 0.1 * np.arange(block.stop - block.start)
+            logits[..., block] = np.where((colour == c)[..., None], high, logits[..., block])
+        p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return p / p.sum(axis=-1, keepdims=True)
+
+
+class FakeModels:
+    def __init__(self):
+        self.classifiers = {"frame": ColourClassifier("frame"), "clip": ColourClassifier("clip")}
+
+    def classifier(self, kind):
+        return self.classifiers[kind]
+
+    def clip_embeddings(self, clips):
+        return np.asarray(clips, float).mean(axis=(2, 3))  # [N, F, 3]: the mean colour per frame
+
+
+def _clips(rng, n=24, frames=3, size=12):
+    """Clips of one dominant colour each (cycling red, green, blue), with noise."""
+    truth = rng.integers(0, 60, (n, frames, size, size, 3)).astype(np.uint8)
+    for i in range(n):
+        truth[i, ..., i % 3] += 150
+    return truth
+
+
+def test_rows_baselines_and_chance_on_a_decoder_that_gets_colours_right():
+    rng = np.random.default_rng(0)
+    truth = _clips(rng)
+    decoded = np.clip(truth.astype(int) + rng.integers(-20, 20, truth.shape), 0, 255).astype(np.uint8)
+    runs = np.repeat([0, 1], 12)
+    mean = truth.mean(axis=0).round().astype(np.uint8)
+    scores = score_metrics(decoded, truth, runs, baselines={"mean_clip": mean, "ridge": truth[::-1].copy()},
+                           models=FakeModels(), n_way=(2, 50), n_trials=50, n_boot=200)
+    rows = {column_name(r): r for r in scores["rows"]}
+    # every metric, each SSIM protocol, both protocols at both N, and the truth's temporal consistency
+    assert {"ssim:mindvideo-rgb", "ssim:gray-2d", "ssim:neurons-columnwise", "psnr:rgb-255",
+            "frame_nway:peers:2-way:top1", "frame_nway:strict:50-way:top1", "clip_nway:peers:50-way:top1",
+            "temporal_consistency:clip-consecutive-cosine",
+            "temporal_consistency:clip-consecutive-cosine (true clips)"} <= set(rows)
+    # decoded colours are right: 2-way strict accuracy 1; the shuffled partner (half a run away,
+    # 6 clips: same colour, as 6 is a multiple of 3) is right too; ridge (reversed truth) is not
+    strict2 = rows["frame_nway:strict:2-way:top1"]
+    assert strict2["value"] == 1.0 and strict2["chance"] == pytest.approx(0.5, abs=0.03)
+    assert strict2["baselines"]["shuffled"] == 1.0
+    reversed_right = np.mean([(23 - i) % 3 == i % 3 for i in range(24)])  # 1/3 keep their colour
+    assert reversed_right <= strict2["baselines"]["ridge"] < 0.8
+    assert rows["frame_nway:peers:2-way:top1"]["chance"] == pytest.approx(0.75, abs=0.03)
+    assert rows["frame_nway:peers:50-way:top1"]["chance"] == pytest.approx(3 / 52, abs=0.02)
+    # pixel metrics: the decoder beats the shuffled floor, with an interval above zero
+    ssim = rows["ssim:mindvideo-rgb"]
+    assert ssim["ci_low"] <= ssim["value"] <= ssim["ci_high"]
+    assert ssim["versus_baselines"]["shuffled"]["difference"] > 0
+    assert ssim["versus_baselines"]["shuffled"]["ci95"][0] > 0
+    assert rows["ssim:neurons-columnwise"]["note"]  # flagged as reproduction only
+    # per-clip columns of the decoder and of each baseline, and their means are the rows' values
+    for name, row in rows.items():
+        assert scores["per_clip"][name].mean() == pytest.approx(row["value"])
+        for baseline, value in row["baselines"].items():
+            if value is not None:
+                assert scores["per_clip"][f"{name}@{baseline}"].mean() == pytest.approx(value)
+    # the truth's temporal consistency has no baselines; the decoded one has no shuffled one
+    assert set(v for v in rows["temporal_consistency:clip-consecutive-cosine (true clips)"]["baselines"].values()) == {None}
+    assert rows["temporal_consistency:clip-consecutive-cosine"]["baselines"]["shuffled"] is None
+
+
+def test_shuffled_baseline_is_the_floor_when_the_decoder_knows_nothing():
+    rng = np.random.default_rng(1)
+    truth = _clips(rng, n=30)
+    decoded = truth[rng.permutation(30)]
+    scores = score_metrics(decoded, truth, np.zeros(30, int), metrics=("psnr",), n_boot=200)
+    row = scores["rows"][0]
+    assert abs(row["versus_baselines"]["shuffled"]["difference"]) < 1.0
+    assert row["versus_baselines"]["shuffled"]["p_value"] > 0.05
+
+
+def test_metrics_that_need_models_say_so_and_unknown_metrics_are_refused():
+    truth = _clips(np.random.default_rng(2), n=6)
+    with pytest.raises(ValueError, match="classifiers"):
+        score_metrics(truth, truth, np.zeros(6, int), metrics=("frame_nway",))
+    with pytest.raises(ValueError, match="unknown metrics"):
+        score_metrics(truth, truth, np.zeros(6, int), metrics=("fid",))
+    with pytest.raises(ValueError, match="differ in shape"):
+        score_metrics(truth, truth[:5], np.zeros(6, int), metrics=("psnr",))
+
+
+def test_nway_larger_than_the_classes_allow_is_left_out_with_a_warning(caplog):
+    truth = _clips(np.random.default_rng(3), n=6)
+    models = FakeModels()
+    models.classifiers["clip"] = ColourClassifier("clip", n_classes=40)
+    scores = score_metrics(truth, truth, np.zeros(6, int), metrics=("clip_nway",), models=models, n_way=(2, 50),
+                           n_boot=100)
+    assert {r["n_way"] for r in scores["rows"]} == {2}
+    assert "50-way needs 49 classes" in caplog.text
+
+
+def _write_outputs(folder, scores, runs, ids):
+    record = evaluation._record(scores, {"run": "x"}, {"frame_classifier": "f", "clip_classifier": "c",
+                                                       "precision": "auto"}, ["ssim", "psnr"], "test")
+    evaluation.write_outputs(folder, record, scores, runs, ids)
+    return record
+
+
+def test_outputs_hold_every_row_and_clip_and_the_table(tmp_path):
+    rng = np.random.default_rng(4)
+    truth = _clips(rng, n=8)
+    runs = np.repeat([0, 1], 4)
+    scores = score_metrics(truth, truth, runs, metrics=("ssim", "psnr"), n_boot=100)
+    _write_outputs(tmp_path / "evaluation", scores, runs, [f"row{i}" for i in range(8)])
+    record = json.loads((tmp_path / "evaluation/metrics.json").read_text())
+    assert record["n_clips"] == 8 and len(record["metrics"]) == 4
+    for row in record["metrics"]:
+        assert set(row) >= {"name", "protocol", "n_way", "top_k", "value", "ci_low", "ci_high", "chance", "baselines"}
+        assert set(row["baselines"]) == {"shuffled", "mean_clip", "ridge"}
+    assert record["metrics"][0]["value"] == pytest.approx(1.0)  # identical clips
+    with open(tmp_path / "evaluation/per_clip.csv") as f:
+        lines = list(csv.DictReader(f))
+    assert [line["id"] for line in lines] == [f"row{i}" for i in range(8)]
+    assert float(lines[0]["psnr:rgb-255"]) == 100.0
+    table = (tmp_path / "evaluation/metrics.md").read_text()
+    assert "| ssim | mindvideo-rgb |" in table and "shuffled" in table and "neurons-columnwise:" in table
+
+
+def _fake_run(derivatives, name, values, ids):
+    root = derivatives / "sub-01" / "models" / name
+    (root / "decoder-fmri" / "model").mkdir(parents=True)
+    (root / "decoder-fmri" / "model" / "model_index.json").write_text("{}")
+    folder = root / "decoded-test" / "evaluation"
+    folder.mkdir(parents=True)
+    with open(folder / "per_clip.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["clip", "id", "run", "ssim:mindvideo-rgb", "ssim:mindvideo-rgb@shuffled"])
+        for i, (v, clip_id) in enumerate(zip(values, ids)):
+            writer.writerow([i, clip_id, i // 20, v, 0.1])
+    return root
+
+
+def test_compare_two_runs_paired_on_the_same_clips(tmp_path):
+    rng = np.random.default_rng(5)
+    base = rng.normal(0.3, 0.05, 60)
+    _fake_run(tmp_path, "a", base + 0.05, range(60))
+    _fake_run(tmp_path, "b", base, range(60))
+    result = evaluation.compare_runs(tmp_path, "01", "a", "b", n_boot=200, n_null=200)
+    (row,) = result["differences"]  # baseline columns are not compared
+    assert row["column"] == "ssim:mindvideo-rgb"
+    assert row["difference"] == pytest.approx(0.05) and row["ci95"][0] > 0.04
+    assert row["p_value"] < 0.05
+    assert result["path"].is_file() and (tmp_path / "sub-01/models/comparisons/a-vs-b-test.json").is_file()
+
+
+def test_compare_refuses_different_clips_and_missing_evaluations(tmp_path):
+    _fake_run(tmp_path, "a", np.zeros(10), range(10))
+    _fake_run(tmp_path, "b", np.zeros(10), range(1, 11))
+    with pytest.raises(NeurocineError, match="different clips"):
+        evaluation.compare_runs(tmp_path, "01", "a", "b")
+    root = tmp_path / "sub-01/models/c/decoder-fmri/model"
+    root.mkdir(parents=True)
+    (root / "model_index.json").write_text("{}")
+    with pytest.raises(NeurocineError, match="run neurocine evaluate on this run first"):
+        evaluation.compare_runs(tmp_path, "01", "a", "c")
