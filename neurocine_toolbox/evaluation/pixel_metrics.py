@@ -9,6 +9,8 @@ frames (tests hold the two equal to 1e-9):
 - ``gray-2d`` (Wang et al.'s SSIM on the gray frame) and ``neurons-columnwise`` (NEURONS' call,
   which scikit-image evaluates column by column): :mod:`._gray_ssim_kernel`.
 
+PSNR is scikit-image's ``peak_signal_noise_ratio`` on RGB uint8 (:mod:`._psnr_kernel`).
+
 The three give different numbers on the same frames (on MinD-Video's released clips RGB 0.190,
 2-D gray 0.240, column-wise 0.313), so a figure is only comparable with one of its own protocol.
 """
@@ -113,12 +115,10 @@ def psnr_per_frame(pred, truth):
     -------
     ndarray ``[N, F]`` of float64
     """
+    from ._psnr_kernel import frame_squared_error
+
     pred, truth = _check_pair(pred, truth)
-    mse = np.empty(pred.shape[:2])
-    for start, stop in _chunks(*pred.shape[:2]):
-        diff = pred[start:stop].astype(np.int32) - truth[start:stop]
-        # Integer sums are exact, as scikit-image's float64 mean of integer squares is.
-        mse[start:stop] = np.einsum("nfhwc,nfhwc->nf", diff, diff, dtype=np.int64) / np.prod(pred.shape[2:])
+    mse = frame_squared_error(pred, truth) / np.prod(pred.shape[2:])
     with np.errstate(divide="ignore"):
         psnr = 10 * np.log10(255.0 ** 2 / mse)
     return np.where(mse < 1e-10, PSNR_CAP_DB, psnr)
