@@ -5,12 +5,15 @@ truth and noisy "decoded" clips from ``decode_summary_scoring.movie_clips`` (not
 metric is timed on its own (``pixel_metrics.ssim_per_frame`` for ``mindvideo-rgb``, ``gray-2d``,
 ``neurons-columnwise``; ``psnr_per_frame``), after one call on a tiny clip that compiles or
 loads the numba kernels (timed apart). A few frames of each are checked against scikit-image.
+With ``--gifs N``, N clips are also written as peer grid gifs (Pillow, not timed) and read back
+with ``clip_files.read_peer_grid_gifs`` (timed, and extrapolated to all clips).
 The machine may be shared: the load average is recorded before and after.
 
 Usage::
 
     python benchmarks/evaluation_pixel_metrics.py --json pixel_metrics.json
     python benchmarks/evaluation_pixel_metrics.py --clips 60        # quick look
+    python benchmarks/evaluation_pixel_metrics.py --gifs 120        # also time reading gifs
 """
 
 import argparse
@@ -18,7 +21,9 @@ import json
 import os
 import platform
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +45,26 @@ def _skimage_reference(pred, gt, protocol):
     return peak_signal_noise_ratio(gt, pred, data_range=255)
 
 
+def _time_gif_reading(pred, truth, n_gifs):
+    """Seconds to read ``n_gifs`` clips written as make_grid([truth, pred], padding=2) gifs."""
+    from PIL import Image
+
+    from neurocine_toolbox.evaluation.clip_files import read_peer_grid_gifs
+
+    size = pred.shape[2]
+    with tempfile.TemporaryDirectory() as folder:
+        for k in range(n_gifs):
+            grid = np.zeros((pred.shape[1], size + 4, 2 * size + 6, 3), np.uint8)
+            grid[:, 2:2 + size, 2:2 + size] = truth[k]
+            grid[:, 2:2 + size, size + 4:2 * size + 4] = pred[k]
+            images = [Image.fromarray(frame) for frame in grid]
+            images[0].save(Path(folder) / f"test{k + 1}.gif", save_all=True, append_images=images[1:],
+                           duration=330, loop=0)
+        start = time.perf_counter()
+        read_peer_grid_gifs(folder)
+        return time.perf_counter() - start
+
+
 def _rss_gib():
     import psutil
 
@@ -52,6 +77,7 @@ def main():
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--check-frames", type=int, default=4, help="Frames per metric checked against scikit-image.")
+    parser.add_argument("--gifs", type=int, default=0, help="Also time reading this many clips as peer gifs.")
     parser.add_argument("--json", help="Also write the figures to this file.")
     args = parser.parse_args()
 
@@ -86,6 +112,7 @@ def main():
         print(f"{name:24s} {seconds[name]:7.1f} s   mean {means[name]:.4f}   "
               f"largest difference to scikit-image {differences[name]:.1e}")
     total = sum(seconds.values())
+    gif_s = _time_gif_reading(pred, truth, min(args.gifs, args.clips)) if args.gifs else None
     load_after = os.getloadavg()
 
     figures = {
@@ -100,6 +127,11 @@ def main():
         "clips_gib": (pred.nbytes + truth.nbytes) / 2 ** 30,
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
     }
+    if gif_s is not None:
+        n_gifs = min(args.gifs, args.clips)
+        figures.update(gifs_read=n_gifs, gif_reading_s=gif_s, gif_reading_extrapolated_s=gif_s / n_gifs * args.clips)
+        print(f"read {n_gifs} peer gifs in {gif_s:.1f} s: {gif_s / n_gifs * args.clips:.0f} s extrapolated "
+              f"to {args.clips} clips")
     print(f"all pixel metrics: {total:.1f} s for {args.clips * args.frames:,} frame pairs ({figures['machine']}); "
           f"compile/load {compile_s:.1f} s; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     print(f"peak RSS {figures['peak_rss_gib']:.2f} GiB (clips alone {figures['clips_gib']:.2f} GiB, "
