@@ -56,6 +56,9 @@ def read_frames(path):
     frames = _read_gif(path) if path.suffix.lower() == ".gif" else _read_video(path)
     if not frames:
         raise NeurocineError("holds no frame", path)
+    if len({frame.shape for frame in frames}) > 1:  # a stream may change size mid-way
+        raise NeurocineError(f"changes frame size between frames ({frames[0].shape[1]}x{frames[0].shape[0]} "
+                             f"first, then {sorted({f'{f.shape[1]}x{f.shape[0]}' for f in frames})})", path)
     return np.stack(frames)
 
 
