@@ -1,5 +1,6 @@
 """The decoder stages and ``neurocine decode`` on a small simulated dataset (tiny preset, shortened)."""
 
+import csv
 import json
 
 import numpy as np
@@ -133,6 +134,66 @@ def test_decode_without_a_trained_pipeline_is_one_line(invoke, trained):
     assert len(result.stderr.strip().splitlines()) == 1 and "run `neurocine fit --subject 01` first" in result.stderr
     bad = _decode(invoke, trained, "--name", "dec", "--set", "decoder.beta=0.5")
     assert bad.exit_code == 1 and "sampling.* settings only" in bad.stderr
+
+
+def test_evaluate_scores_decoded_clips_beside_the_baselines_and_caches_ridge(invoke, trained, monkeypatch):
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from neurocine_toolbox.config import load_config
+    from neurocine_toolbox.data.clips import clip_frame_indices, frames_to_tensor, tensor_to_frames
+    from neurocine_toolbox.data.dataset import window_starts
+    from neurocine_toolbox.data.store import open_store
+    from neurocine_toolbox.evaluation import baselines
+
+    out = trained / "sub-01/models/dec/decoded-test"
+    if not (out / "frames.npz").is_file():
+        assert _decode(invoke, trained, "--name", "dec").exit_code == 0
+    args = ["evaluate", "--subject", "01", "--name", "dec", "--derivatives", trained,
+            "--metrics", "ssim,psnr,temporal_consistency", "--set", "evaluation.n_boot=200"]
+    result = invoke([*args, "--baseline", "ridge"])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((out / "evaluation/metrics.json").read_text())
+    rows = {(r["name"], r["protocol"]): r for r in record["metrics"]}
+    assert set(rows) == {("ssim", "mindvideo-rgb"), ("ssim", "gray-2d"), ("ssim", "neurons-columnwise"),
+                         ("psnr", "rgb-255"), ("temporal_consistency", "clip-consecutive-cosine"),
+                         ("temporal_consistency", "clip-consecutive-cosine (true clips)")}
+    assert all(v is not None for v in rows[("ssim", "mindvideo-rgb")]["baselines"].values())
+    assert record["baselines_info"]["ridge"]["alpha"] > 0 and (out / "baselines/ridge.npz").is_file()
+    assert "| ssim | mindvideo-rgb |" in result.stdout and "mean clip" in result.stdout
+
+    # The mean clip is the mean of the training windows' clips (run's window and lag, first TR).
+    config = load_config(path=trained / "sub-01/models/dec/config.yaml")
+    window, lag = config["data"]["window"], config["data"]["lag"]
+    with open_store(trained / "sub-01/func/sub-01_split-train_desc-neurocine_bold.h5") as store:
+        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        index = clip_frame_indices(store.frames_per_tr, config["decoder"]["frames"])
+        clips = tensor_to_frames(frames_to_tensor(store.frames[starts][:, index], 32))
+    mean = np.round(clips.astype(float).mean(axis=0)).astype(np.uint8)
+    truth = np.load(out / "frames.npz")["truth"]
+    with open(out / "evaluation/per_clip.csv") as f:
+        first = next(csv.DictReader(f))
+    expected = np.mean([peak_signal_noise_ratio(truth[0, k], mean[k], data_range=255) for k in range(6)])
+    assert float(first["psnr:rgb-255@mean_clip"]) == pytest.approx(expected, rel=1e-5)
+
+    # A second evaluation reuses the ridge baseline's clips instead of training it again.
+    monkeypatch.setattr(baselines.RidgeLatentBaseline, "fit", lambda *a, **k: pytest.fail("ridge trained again"))
+    again = invoke(args)
+    assert again.exit_code == 0, again.stderr
+    assert json.loads((out / "evaluation/metrics.json").read_text())["metrics"][0]["baselines"]["ridge"] is not None
+
+    # A run compared with itself: every difference 0, p = 1.
+    compared = invoke(["evaluate", "--subject", "01", "--derivatives", trained, "--compare", "dec", "dec"])
+    assert compared.exit_code == 0, compared.stderr
+    result = json.loads((trained / "sub-01/models/comparisons/dec-vs-dec-test.json").read_text())
+    assert all(d["difference"] == 0 and d["p_value"] == 1 for d in result["differences"])
+
+    # Bad input: one line, nothing written.
+    for bad, message in (([*args[:7], "--metrics", "fid"], "unknown metric fid"),
+                         ([*args[:7], "--set", "decoder.beta=0.5"], "evaluation.* settings only"),
+                         ([*args[:4], "no-such-run", *args[5:7]], "first")):
+        failed = invoke(bad)
+        assert failed.exit_code == 1 and message in failed.stderr, failed.stderr
+        assert len(failed.stderr.strip().splitlines()) == 1
 
 
 # --- wiring: which rows, which store, which settings reach the models --------------------------
