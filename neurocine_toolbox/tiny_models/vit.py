@@ -14,7 +14,7 @@ from . import builtin_model
 from .world_labels import accuracy, label_names, labelled_frames, train_classifier
 
 #: Training and held-out sizes of the build (frames drawn at the tiny preset's 32² resolution).
-STEPS, N_TRAIN, N_HELDOUT, DRAW_SIZE = 400, 4096, 1024, 32
+STEPS, N_TRAIN, N_HELDOUT, DRAW_SIZE = 300, 4096, 1024, 32
 
 
 def tiny_vit_processor():
@@ -25,7 +25,7 @@ def tiny_vit_processor():
                              image_std=[0.5] * 3)
 
 
-@builtin_model(version=1, duration="~40 s on 2 CPU cores", what="training a ViT classifier on drawings of the simulated world")
+@builtin_model(version=1, duration="~20 s on 2 CPU cores", what="training a ViT classifier on drawings of the simulated world")
 def build_tiny_vit(folder, seed=0, steps=STEPS, progress=False):
     """Write a tiny ``ViTForImageClassification`` and its image processor to ``folder``.
 
