@@ -118,3 +118,23 @@ def test_auto_precision_is_float16_on_cuda_only():
     assert resolve_precision("auto", "cpu") == torch.float32
     assert resolve_precision("auto", "cuda:0") == torch.float16
     assert resolve_precision("bf16", "cpu") == torch.bfloat16
+
+
+def test_a_builtin_model_is_built_with_autograd_on_from_inside_probabilities(random_vit, tmp_path, monkeypatch):
+    import shutil
+
+    from neurocine_toolbox.models import pretrained
+
+    def builder(folder, progress):  # trains one step, as the tiny classifiers' builders do
+        from transformers import ViTForImageClassification
+
+        model = ViTForImageClassification.from_pretrained(random_vit)
+        model(pixel_values=torch.zeros(1, 3, 16, 16), labels=torch.zeros(1, dtype=torch.long)).loss.backward()
+        model.save_pretrained(folder)
+        shutil.copy(random_vit / "preprocessor_config.json", folder)
+
+    builder.builder_version, builder.build_duration, builder.build_description = 1, "~1 s", "one step"
+    monkeypatch.setenv("NEUROCINE_CACHE", str(tmp_path))
+    monkeypatch.setattr(pretrained, "builtin_builder", lambda name: builder)
+    monkeypatch.setattr(pretrained, "builtin_models", lambda: {"tiny-fake-vit": None})
+    assert FrameClassifier("tiny-fake-vit").probabilities(_clips(n=1)).shape == (1, 6, 10)

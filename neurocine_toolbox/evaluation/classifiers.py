@@ -181,18 +181,19 @@ class _Classifier:
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         return Path(self.cache_dir) / f"{type(self).__name__}-{digest}.npz", key
 
-    @torch.inference_mode()
     def _compute(self, clips):
-        inputs = self.inputs(clips)
+        # Loaded outside inference mode: a built-in model may be built (trained) right here.
         model = self._model(clips.shape[1])
         dtype = next(model.parameters()).dtype
+        inputs = self.inputs(clips)
         out = []
-        for start in progress_bar(range(0, len(inputs), self.batch_size), desc=f"{self.label}", unit="batch",
-                                  enabled=self.progress):
-            pixels = self.pixel_values(inputs[start:start + self.batch_size])
-            logits = model(pixel_values=pixels.to(device=self.device, dtype=dtype)).logits
-            # Softmax in float32: float16's would round small probabilities to equal values.
-            out.append(logits.float().softmax(-1).cpu().numpy())
+        with torch.inference_mode():
+            for start in progress_bar(range(0, len(inputs), self.batch_size), desc=self.label, unit="batch",
+                                      enabled=self.progress):
+                pixels = self.pixel_values(inputs[start:start + self.batch_size])
+                logits = model(pixel_values=pixels.to(device=self.device, dtype=dtype)).logits
+                # Softmax in float32: float16's would round small probabilities to equal values.
+                out.append(logits.float().softmax(-1).cpu().numpy())
         return self.outputs(np.concatenate(out), clips)
 
     # -- what subclasses define -----------------------------------------------------------------
