@@ -76,6 +76,8 @@ setup(
             "tiny-blip = neurocine_toolbox.tiny_models.blip:build_tiny_blip",
             "tiny-sd = neurocine_toolbox.tiny_models.diffusion:build_tiny_sd",
             "tiny-sd-random = neurocine_toolbox.tiny_models.diffusion:build_tiny_sd_random",
+            "tiny-vit = neurocine_toolbox.tiny_models.vit:build_tiny_vit",
+            "tiny-videomae = neurocine_toolbox.tiny_models.videomae:build_tiny_videomae",
         ],
     },
 )

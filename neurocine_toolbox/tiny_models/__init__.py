@@ -1,4 +1,4 @@
-"""Tiny stand-ins for CLIP, BLIP and Stable Diffusion, trained on drawings of the simulated world.
+"""Tiny stand-ins for CLIP, BLIP, Stable Diffusion, ViT and VideoMAE, trained on drawings of the simulated world.
 
 The demo and the tests cannot download the real pretrained models, so these build CPU-sized
 ones, seeded, saved as ordinary Hugging Face / diffusers folders and loaded through the same
@@ -8,6 +8,8 @@ ones, seeded, saved as ordinary Hugging Face / diffusers folders and loaded thro
 - :mod:`.blip` ``tiny-blip``, random weights;
 - :mod:`.diffusion` ``tiny-sd`` (a UNet and VAE pre-trained on captioned drawings,
   :mod:`.world_diffusion`) and ``tiny-sd-random``;
+- :mod:`.vit` ``tiny-vit`` and :mod:`.videomae` ``tiny-videomae``, frame and clip classifiers
+  for the N-way evaluation, trained on labelled drawings (:mod:`.world_labels`);
 - :mod:`.vocabulary`, the small caption corpus their tokenizers are made from.
 
 This subpackage depends on :mod:`neurocine_toolbox.models` and :mod:`neurocine_toolbox.simulate`,

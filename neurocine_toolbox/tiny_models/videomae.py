@@ -1,0 +1,84 @@
+"""``tiny-videomae``: a tiny VideoMAE clip classifier trained on moving clips of the simulated world.
+
+The stand-in for ``MCG-NJU/videomae-base-finetuned-kinetics`` in the N-way evaluation of the
+demo and the tests: 6-frame clips at 3 fps (one 2 s TR), 72 labels (class × the 3 × 3 cell
+where the shape starts, :mod:`.world_labels`), so it must see shape, colour and where the shape
+moves from.
+"""
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..evaluation.classifiers import IMAGENET_MEAN, IMAGENET_STD
+from . import builtin_model
+from .world_labels import accuracy, label_names, labelled_clips, train_classifier
+
+#: Training and held-out sizes of the build (clips drawn at the tiny preset's 32² resolution).
+STEPS, N_TRAIN, N_HELDOUT, DRAW_SIZE, N_FRAMES, BATCH = 1000, 4096, 512, 32, 6, 96
+#: The model's frame size: at 16² every class still has its own colour, and 48 tokens keep it fast.
+IMAGE_SIZE = 16
+
+
+def tiny_videomae_processor():
+    """The VideoMAE processor of ``tiny-videomae``: the peers' (ImageNet mean/std) at 16²."""
+    from transformers import VideoMAEImageProcessor
+
+    return VideoMAEImageProcessor(size={"shortest_edge": IMAGE_SIZE},
+                                  crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+                                  image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+
+
+@builtin_model(version=1, duration="~35 s on 2 CPU cores",
+               what="training a VideoMAE classifier on moving clips of the simulated world")
+def build_tiny_videomae(folder, seed=0, steps=STEPS, progress=False):
+    """Write a tiny ``VideoMAEForVideoClassification`` and its image processor to ``folder``.
+
+    Width 64, 2 layers, 4 heads, 6 frames of 16×16 (clips drawn at 32², resized by its processor)
+    in tubelets of 2 × 4 × 4 (48 tokens), mean pooling, 72 labels. Trained for ``steps`` steps
+    (batch 96) on freshly drawn moving clips; its top-1 accuracy on other fresh clips is written
+    to ``world_training.json``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Created if missing; files there are overwritten.
+    seed : int
+        Seeds the weights, the drawings and the batches.
+    steps : int
+        Training steps.
+    progress : bool
+        A progress bar over the training steps.
+
+    Returns
+    -------
+    Path
+        ``folder``.
+    """
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    processor = tiny_videomae_processor()
+    processor.save_pretrained(folder)
+    names = label_names()
+    config = VideoMAEConfig(image_size=IMAGE_SIZE, patch_size=4, num_frames=N_FRAMES, tubelet_size=2,
+                            hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                            num_labels=len(names), id2label=dict(enumerate(names)),
+                            label2id={n: i for i, n in enumerate(names)})
+    torch.manual_seed(seed)
+    model = VideoMAEForVideoClassification(config)
+
+    def pixels(n, draw_seed):
+        clips, labels = labelled_clips(n, DRAW_SIZE, N_FRAMES, draw_seed)
+        return processor(list(clips), return_tensors="pt")["pixel_values"], torch.as_tensor(labels)
+
+    losses = train_classifier(model, *pixels(N_TRAIN, seed), steps=steps, batch_size=BATCH, learning_rate=4e-3,
+                              seed=seed, name="tiny-videomae", progress=progress)
+    held_out = accuracy(model, *pixels(N_HELDOUT, seed + 1_000_003))
+    model.eval().save_pretrained(folder)
+    (folder / "world_training.json").write_text(json.dumps(
+        {"steps": steps, "n_train": N_TRAIN, "final_loss": losses[-1], "n_heldout": N_HELDOUT,
+         "heldout_accuracy": held_out, "chance": 1 / len(names)}, indent=1))
+    return folder

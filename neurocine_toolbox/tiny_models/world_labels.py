@@ -1,0 +1,130 @@
+"""Labelled drawings of the simulated world, and a short supervised training, for tiny classifiers.
+
+The N-way evaluation needs a frame classifier and a clip classifier with many classes (50-way
+draws 49 distractors). The simulated world has 8 classes, so a label is a class *and* where its
+shape is: one of 3 × 3 grid cells of the frame (72 labels, e.g. ``red_disc@top-left``). The
+frame classifier must tell shape, colour and place; the clip classifier, which sees a moving
+clip labelled by where it starts, must also follow the motion back to its start.
+"""
+
+import numpy as np
+import torch
+
+from ..simulate.classes import CLASSES
+from ..simulate.drawing import Clip, draw_clip
+from ..utils.device_random import randperm
+from ..utils.progress import progress_bar
+
+ROWS = ("top", "middle", "bottom")
+COLUMNS = ("left", "centre", "right")
+#: Frames per second of the evaluated clips (6 frames span one 2 s TR).
+CLIP_FPS = 3
+
+
+def label_names():
+    """The 72 label names, index ``class × 9 + row × 3 + column``: ``"red_disc@top-left"`` …"""
+    return [f"{vc.name}@{row}-{column}" for vc in CLASSES for row in ROWS for column in COLUMNS]
+
+
+def grid_label(class_index, x, y, size):
+    """Label of a shape of class ``class_index`` centred at column ``x``, row ``y`` (pixels)."""
+    row, column = min(int(3 * y / size), 2), min(int(3 * x / size), 2)
+    return class_index * 9 + row * 3 + column
+
+
+def _random_clip(rng, size, n_frames, moving):
+    # The simulated movies' ranges (simulate/stimuli.py): radius 12–22 % of the frame,
+    # speed 0.08–0.3 frame widths per second, background 2–20 % grey.
+    return Clip(start=0, n_frames=n_frames, class_index=int(rng.integers(len(CLASSES))),
+                radius=float(rng.uniform(0.12, 0.22) * size), x0=float(rng.uniform(0, size)),
+                y0=float(rng.uniform(0, size)), speed=float(rng.uniform(0.08, 0.3)) if moving else 0.0,
+                background=float(rng.uniform(0.02, 0.2)))
+
+
+def labelled_frames(n, size, seed):
+    """``n`` still frames ``uint8 [n, size, size, 3]`` of random classes and places, and their labels.
+
+    Returns
+    -------
+    frames : ndarray, uint8 ``[n, size, size, 3]``
+    labels : ndarray, int64 ``[n]``
+        :func:`label_names` indices.
+    """
+    rng = np.random.default_rng(seed)
+    frames, labels = np.empty((n, size, size, 3), np.uint8), np.empty(n, np.int64)
+    for i in range(n):
+        clip = _random_clip(rng, size, 1, moving=False)
+        frames[i] = next(draw_clip(clip, size, fps=CLIP_FPS))[0]
+        labels[i] = grid_label(clip.class_index, clip.x0, clip.y0, size)
+    return frames, labels
+
+
+def labelled_clips(n, size, n_frames, seed):
+    """``n`` moving clips of ``n_frames`` frames at 3 fps, labelled by class and start cell.
+
+    Returns
+    -------
+    clips : ndarray, uint8 ``[n, n_frames, size, size, 3]``
+    labels : ndarray, int64 ``[n]``
+    """
+    rng = np.random.default_rng(seed)
+    clips, labels = np.empty((n, n_frames, size, size, 3), np.uint8), np.empty(n, np.int64)
+    for i in range(n):
+        clip = _random_clip(rng, size, n_frames, moving=True)
+        clips[i] = next(draw_clip(clip, size, fps=CLIP_FPS))
+        labels[i] = grid_label(clip.class_index, clip.x0, clip.y0, size)
+    return clips, labels
+
+
+def train_classifier(model, pixels, labels, *, steps, batch_size=128, learning_rate=2e-3, seed=0, name="model",
+                     progress=False):
+    """Train a Hugging Face classifier in place on ``pixels`` and ``labels`` (cross-entropy).
+
+    Parameters
+    ----------
+    model : transformers ``PreTrainedModel``
+        Called as ``model(pixel_values=..., labels=...)``, returning ``loss``.
+    pixels : Tensor ``[n, ...]``
+        Processed inputs (the model's image processor's ``pixel_values``).
+    labels : Tensor, int64 ``[n]``
+    steps, batch_size : int
+    learning_rate : float
+        Peak of a one-cycle schedule.
+    seed : int
+        Seeds the batches.
+    name : str
+        For the progress bar.
+    progress : bool
+        Show a progress bar over the steps.
+
+    Returns
+    -------
+    list of float
+        The loss of every step.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=steps, pct_start=0.1)
+    model.train()
+    losses = []
+    for _ in progress_bar(range(steps), desc=f"{name}: training", unit="step", enabled=progress):
+        idx = randperm(len(labels), generator)[:batch_size]
+        loss = model(pixel_values=pixels[idx], labels=labels[idx]).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        schedule.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def accuracy(model, pixels, labels, batch_size=256):
+    """Fraction of ``labels`` that are the model's top-1 class on ``pixels``."""
+    model.eval()
+    hits = 0
+    for start in range(0, len(labels), batch_size):
+        logits = model(pixel_values=pixels[start:start + batch_size]).logits
+        hits += int((logits.argmax(-1) == labels[start:start + batch_size]).sum())
+    return hits / len(labels)
