@@ -16,9 +16,11 @@ def random_vit(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("vit")
     torch.manual_seed(0)
-    ViTForImageClassification(ViTConfig(image_size=16, patch_size=8, hidden_size=16, num_hidden_layers=1,
-                                        num_attention_heads=2, intermediate_size=32, num_labels=10)).save_pretrained(folder)
-    ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
+    config = ViTConfig(image_size=16, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=32, num_labels=10)
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(
+        folder)
     return folder
 
 

@@ -68,9 +68,10 @@ def nway_topk(pred_probs, truth_probs, n_way, top_k=1, protocol="peers", n_trial
        classes.
     3. A distractor *beats* a true class ``t`` when ``pred_probs[d] >= pred_probs[t]``:
        **ties count against the truth** (a prediction that gives many classes the same value,
-       as float16 softmax underflow does, earns nothing from them). The trial succeeds when
-       some true class is beaten by fewer than ``top_k`` of the distractors, i.e. is within
-       the top K of the N values (itself and the N−1 distractors).
+       as float16 softmax underflow does, earns nothing from them; the peers' sort leaves the
+       order of ties undefined). The trial succeeds when some true class is beaten by fewer
+       than ``top_k`` of the distractors, i.e. is within the top K of the N values (itself and
+       the N−1 distractors).
 
     Since fewer distractors beat the true class with the largest predicted value than any
     other, a trial succeeds exactly when fewer than ``top_k`` distractors reach that value.

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import torch
 
-from ..evaluation.classifiers import IMAGENET_MEAN, IMAGENET_STD
 from . import builtin_model
 from .world_labels import accuracy, label_names, labelled_clips, train_classifier
 
@@ -24,10 +23,11 @@ IMAGE_SIZE = 16
 def tiny_videomae_processor():
     """The VideoMAE processor of ``tiny-videomae``: the peers' (ImageNet mean/std) at 16²."""
     from transformers import VideoMAEImageProcessor
+    from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
     return VideoMAEImageProcessor(size={"shortest_edge": IMAGE_SIZE},
                                   crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-                                  image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+                                  image_mean=list(IMAGENET_DEFAULT_MEAN), image_std=list(IMAGENET_DEFAULT_STD))
 
 
 @builtin_model(version=1, duration="~35 s on 2 CPU cores",

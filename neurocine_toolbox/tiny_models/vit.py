@@ -25,7 +25,8 @@ def tiny_vit_processor():
                              image_std=[0.5] * 3)
 
 
-@builtin_model(version=1, duration="~20 s on 2 CPU cores", what="training a ViT classifier on drawings of the simulated world")
+@builtin_model(version=1, duration="~20 s on 2 CPU cores",
+               what="training a ViT classifier on drawings of the simulated world")
 def build_tiny_vit(folder, seed=0, steps=STEPS, progress=False):
     """Write a tiny ``ViTForImageClassification`` and its image processor to ``folder``.
 
