@@ -56,3 +56,15 @@ def test_tiny_videomae_classifies_fresh_moving_clips_by_class_and_start():
     assert probs.shape == (300, 72)
     np.testing.assert_allclose(probs.sum(-1), 1, atol=1e-5)
     assert np.mean(probs.argmax(-1) == labels) > 0.5
+
+
+@pytest.mark.parametrize("classifier", [FrameClassifier, ClipClassifier])
+def test_nway_is_perfect_for_the_truth_itself_and_near_chance_for_other_clips(classifier):
+    from neurocine_toolbox.evaluation.nway import nway_topk
+
+    clips, _ = labelled_clips(200, 32, 6, seed=7)
+    truth = classifier(f"tiny-{'vit' if classifier is FrameClassifier else 'videomae'}").probabilities(clips)
+    others = np.roll(truth, 1, axis=0)  # each clip "reconstructed" as the next one
+    assert nway_topk(truth, truth, 50).mean() == 1.0
+    assert nway_topk(others, truth, 50).mean() < 0.15  # chance 3/52 ≈ 0.058 with 72 labels
+    assert 0.4 < nway_topk(others, truth, 2, protocol="strict").mean() < 0.6  # chance 1/2
