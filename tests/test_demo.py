@@ -9,7 +9,7 @@ SMALL = {"n_train_segments": 2, "train_segment_seconds": 16, "n_test_segments": 
 QUICK = ("pretrain.steps=3", "pretrain.batch_size=4", "contrastive.steps=3", "contrastive.batch_size=4",
          "decoder.pretrained=tiny-sd-random", "vae.steps=2", "vae.batch_size=4", "decoder_text.steps=2",
          "decoder_text.batch_size=2", "decoder_fmri.steps=2", "decoder_fmri.batch_size=2",
-         "sampling.num_inference_steps=2", "sampling.batch_size=8")
+         "sampling.num_inference_steps=2", "sampling.batch_size=8", "evaluation.n_boot=200")
 
 
 def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):
@@ -18,13 +18,20 @@ def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):
     out = tmp_path / "demo-output"
     first = invoke(["demo", out])
     assert first.exit_code == 0, first.stderr
-    for step in ("simulate:", "prep:", "embed:", "fit:", "decode:"):
+    for step in ("simulate:", "prep:", "embed:", "fit:", "decode:", "evaluate:"):
         assert step in first.stdout
     assert "SSIM to own truth" in first.stdout
     assert "held-out retrieval (test split):" in first.stdout and "chance" in first.stdout
     models = out / "bids/derivatives/neurocine/sub-01/models/tiny"
     assert (models / "encoder/model/config.json").is_file()
     assert (models / "decoded-test/frames.npz").is_file()
+    # The evaluation table ends the output: every metric on the tiny classifiers, all three baselines.
+    record = json.loads((models / "decoded-test/evaluation/metrics.json").read_text())
+    assert {r["name"] for r in record["metrics"]} == {"ssim", "psnr", "frame_nway", "clip_nway", "temporal_consistency"}
+    assert record["models"] == {"frame_classifier": "tiny-vit", "clip_classifier": "tiny-videomae"}
+    ssim = next(r for r in record["metrics"] if r["protocol"] == "mindvideo-rgb")
+    assert all(ssim["baselines"][b] is not None for b in ("shuffled", "mean_clip", "ridge"))
+    assert "| clip_nway | peers | 50-way top-1 |" in first.stdout and "− mean clip" in first.stdout
     assert json.loads((models / "provenance.json").read_text())["command"] == "neurocine demo"
 
     second = invoke(["--quiet", "demo", out])

@@ -15,6 +15,7 @@ that also ends the command's output.
 """
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -26,7 +27,8 @@ import numpy as np
 from .._version import __version__
 from ..config import load_config
 from ..errors import NeurocineError
-from ..utils.atomic import atomic_dir, write_text_atomic
+from ..utils.atomic import atomic_dir, atomic_path, write_text_atomic
+from ..utils.hashing import sha256_array
 from .metrics_table import METRICS, column_name, score_metrics
 from .time_series_statistics import paired_difference
 
@@ -60,31 +62,41 @@ class EvaluationModels:
 
     def classifier(self, kind):
         """The ``"frame"`` or ``"clip"`` classifier (:mod:`.classifiers`)."""
-        from .classifiers import load_classifier
+        from .classifiers import ClipClassifier, FrameClassifier
 
         if kind not in self._classifiers:
-            self._classifiers[kind] = load_classifier(
-                kind, self.section[f"{kind}_classifier"], setting=f"evaluation.{kind}_classifier",
-                precision=self.section["precision"], device=self.device, batch_size=self.section["batch_size"],
-                cache_dir=self.cache_dir, progress=self.progress)
+            cls = FrameClassifier if kind == "frame" else ClipClassifier
+            self._classifiers[kind] = cls(self.section[f"{kind}_classifier"], device=self._device(),
+                                          precision=self.section["precision"],
+                                          batch_size=int(self.section["batch_size"]),
+                                          cache_dir=self.cache_dir / "classifiers", progress=self.progress)
         return self._classifiers[kind]
 
+    def _device(self):
+        import torch
+
+        return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
     def clip_embeddings(self, clips):
-        """CLIP image embeddings of every frame ``[N, F, d]``, cached per set of frames."""
+        """CLIP image embeddings of every frame ``[N, F, d]``, cached per model and set of frames."""
         from ..data.embedding import select_device
         from ..models.pretrained import load_clip
-        from .classifiers import cached_array
         from .temporal_consistency import clip_frame_embeddings
 
-        def compute():
-            if self._clip is None:
-                device, dtype = select_device(self.device)
-                setting = "evaluation.clip_model" if self.section.get("clip_model") else "embedding.clip_model"
-                self._clip = load_clip(self.clip_model, device, dtype, setting=setting)
-            return clip_frame_embeddings(self._clip, clips, int(self.section["batch_size"]))
-
-        return cached_array(self.cache_dir, {"model": str(self.clip_model), "what": "clip-image-embeddings"},
-                            clips, compute)
+        clips = np.ascontiguousarray(clips)
+        device, dtype = select_device(self.device)
+        key = {"model": str(self.clip_model), "dtype": str(dtype), "frames": sha256_array(clips)}
+        path = self.cache_dir / "clip" / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+                                          + ".npy")
+        if path.is_file():
+            return np.load(path)
+        if self._clip is None:
+            setting = "evaluation.clip_model" if self.section.get("clip_model") else "embedding.clip_model"
+            self._clip = load_clip(self.clip_model, device, dtype, setting=setting)
+        embeddings = clip_frame_embeddings(self._clip, clips, int(self.section["batch_size"]))
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, embeddings)
+        return embeddings
 
 
 def _models(config, metrics, cache_dir, device, progress):
@@ -213,9 +225,6 @@ def ridge_clips(root, config, train_store, split_store, rows, cache_path, progre
             clips.append(tensor_to_frames(vae.decode(frames).sample))
     clips = np.stack(clips)
     info = {"alpha": model.alpha_, "cv_r2": model.cv_r2_, "n_train_windows": int(len(starts))}
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    from ..utils.atomic import atomic_path
-
     with atomic_path(cache_path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, clips=clips, key=json.dumps(key), info=json.dumps(info))
