@@ -188,3 +188,45 @@ def test_compare_refuses_different_clips_and_missing_evaluations(tmp_path):
     (root / "model_index.json").write_text("{}")
     with pytest.raises(NeurocineError, match="run neurocine evaluate on this run first"):
         evaluation.compare_runs(tmp_path, "01", "a", "c")
+
+
+def test_cli_scores_peer_gifs_and_refuses_bad_ones_writing_nothing(invoke, tmp_path):
+    from test_clip_files import _grid, _peer_folder, _write_gif
+
+    from neurocine_toolbox.evaluation.pixel_metrics import ssim_per_frame
+
+    names = [f"test{k}" for k in range(1, 13)]
+    truth, recon = _peer_folder(tmp_path / "gifs", names, size=16)
+    out = tmp_path / "scores"
+    result = invoke(["evaluate", "--gifs", tmp_path / "gifs", "--out", out, "--metrics", "ssim,psnr",
+                     "--clips-per-run", "6", "--set", "evaluation.n_boot=100"])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["n_clips"] == 12 and record["source"]["peer_split"] is False
+    expected = ssim_per_frame(np.stack([recon[n] for n in names]), np.stack([truth[n] for n in names]),
+                              "mindvideo-rgb").mean()
+    row = next(r for r in record["metrics"] if r["protocol"] == "mindvideo-rgb")
+    assert row["value"] == pytest.approx(expected)
+    assert row["baselines"]["mean_clip"] is None and row["baselines"]["shuffled"] is not None
+    with open(out / "per_clip.csv") as f:
+        lines = list(csv.DictReader(f))
+    assert [line["id"] for line in lines] == names and {line["run"] for line in lines} == {"0", "1"}
+    assert "| ssim | mindvideo-rgb |" in result.stdout
+
+    # The peers' own reading gives other numbers (border kept, one-pixel shift).
+    split = invoke(["evaluate", "--gifs", tmp_path / "gifs", "--out", tmp_path / "split", "--metrics", "ssim",
+                    "--peer-split", "--set", "evaluation.n_boot=100"])
+    assert split.exit_code == 0, split.stderr
+    other = json.loads((tmp_path / "split/metrics.json").read_text())["metrics"][0]
+    assert other["value"] != pytest.approx(row["value"])
+
+    # A gif with fewer frames: one line, no output folder.
+    _write_gif(tmp_path / "gifs/test13.gif", _grid(truth["test1"][:4], recon["test1"][:4]))
+    bad = invoke(["evaluate", "--gifs", tmp_path / "gifs", "--out", tmp_path / "bad", "--metrics", "ssim"])
+    assert bad.exit_code == 1 and len(bad.stderr.strip().splitlines()) == 1 and "test13" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    # An output folder that holds files is not overwritten; --subject with --gifs is refused.
+    again = invoke(["evaluate", "--gifs", tmp_path / "gifs", "--out", out, "--metrics", "ssim"])
+    assert again.exit_code == 1 and "not empty" in again.stderr
+    both = invoke(["evaluate", "--subject", "01", "--gifs", tmp_path / "gifs", "--out", tmp_path / "x"])
+    assert both.exit_code == 1 and "give one of" in both.stderr

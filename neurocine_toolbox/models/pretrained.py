@@ -3,7 +3,8 @@
 Three kinds of name:
 
 - a local folder (a ``save_pretrained`` output): loaded as is;
-- a built-in name (``tiny-clip``, ``tiny-blip``, ``tiny-sd``, ``tiny-sd-random``): a tiny model
+- a built-in name (``tiny-clip``, ``tiny-blip``, ``tiny-sd``, ``tiny-sd-random``, ``tiny-vit``,
+  ``tiny-videomae``): a tiny model
   built in code (:mod:`neurocine_toolbox.tiny_models`), once, into ``$NEUROCINE_CACHE/tiny/<name>``
   (default ``~/.cache/neurocine``). The builders are found through the ``neurocine.builtin_models``
   entry points that ``setup.py`` declares, so this module never imports them;
@@ -198,7 +199,7 @@ def resolve_pretrained(name, label="model", setting=None, progress=None):
     ----------
     name : str
         A local folder, a built-in name (``tiny-clip``, ``tiny-blip``, ``tiny-sd``,
-        ``tiny-sd-random``), or a Hugging Face id.
+        ``tiny-sd-random``, ``tiny-vit``, ``tiny-videomae``), or a Hugging Face id.
     label : str
         What the model is, for messages (e.g. "CLIP model").
     setting : str, optional
