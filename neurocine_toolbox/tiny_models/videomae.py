@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from . import builtin_model
-from .world_labels import accuracy, label_names, labelled_clips, train_classifier
+from .world_labels import accuracy, label_config, labelled_clips, train_classifier
 
 #: Training and held-out sizes of the build (clips drawn at the tiny preset's 32² resolution).
 STEPS, N_TRAIN, N_HELDOUT, DRAW_SIZE, N_FRAMES, BATCH = 1000, 4096, 512, 32, 6, 96
@@ -62,11 +62,9 @@ def build_tiny_videomae(folder, seed=0, steps=STEPS, progress=False):
     folder.mkdir(parents=True, exist_ok=True)
     processor = tiny_videomae_processor()
     processor.save_pretrained(folder)
-    names = label_names()
     config = VideoMAEConfig(image_size=IMAGE_SIZE, patch_size=4, num_frames=N_FRAMES, tubelet_size=2,
                             hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-                            num_labels=len(names), id2label=dict(enumerate(names)),
-                            label2id={n: i for i, n in enumerate(names)})
+                            **label_config())
     torch.manual_seed(seed)
     model = VideoMAEForVideoClassification(config)
 

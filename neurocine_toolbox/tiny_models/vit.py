@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from . import builtin_model
-from .world_labels import accuracy, label_names, labelled_frames, train_classifier
+from .world_labels import accuracy, label_config, labelled_frames, train_classifier
 
 #: Training and held-out sizes of the build (frames drawn at the tiny preset's 32² resolution).
 STEPS, N_TRAIN, N_HELDOUT, DRAW_SIZE = 300, 4096, 1024, 32
@@ -56,10 +56,8 @@ def build_tiny_vit(folder, seed=0, steps=STEPS, progress=False):
     folder.mkdir(parents=True, exist_ok=True)
     processor = tiny_vit_processor()
     processor.save_pretrained(folder)
-    names = label_names()
     config = ViTConfig(image_size=32, patch_size=4, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                       intermediate_size=128, num_labels=len(names), id2label=dict(enumerate(names)),
-                       label2id={n: i for i, n in enumerate(names)})
+                       intermediate_size=128, **label_config())
     torch.manual_seed(seed)
     model = ViTForImageClassification(config)
 

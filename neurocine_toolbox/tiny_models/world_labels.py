@@ -26,6 +26,12 @@ def label_names():
     return [f"{vc.name}@{row}-{column}" for vc in CLASSES for row in ROWS for column in COLUMNS]
 
 
+def label_config():
+    """``num_labels``, ``id2label`` and ``label2id`` of :func:`label_names`, for a transformers config."""
+    names = label_names()
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+
+
 def grid_label(class_index, x, y, size):
     """Label of a shape of class ``class_index`` centred at column ``x``, row ``y`` (pixels)."""
     row, column = min(int(3 * y / size), 2), min(int(3 * x / size), 2)
