@@ -230,3 +230,19 @@ def test_cli_scores_peer_gifs_and_refuses_bad_ones_writing_nothing(invoke, tmp_p
     assert again.exit_code == 1 and "not empty" in again.stderr
     both = invoke(["evaluate", "--subject", "01", "--gifs", tmp_path / "gifs", "--out", tmp_path / "x"])
     assert both.exit_code == 1 and "give one of" in both.stderr
+
+
+def test_missing_classifier_weights_are_one_line_before_any_work(invoke, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from test_clip_files import _peer_folder
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))  # an empty cache
+    _peer_folder(tmp_path / "gifs", ["test1", "test2"], size=16)
+    from neurocine_toolbox.evaluation import clip_files
+
+    monkeypatch.setattr(clip_files, "read_peer_grid_gifs", lambda *a, **k: pytest.fail("read before the check"))
+    result = invoke(["evaluate", "--gifs", tmp_path / "gifs", "--out", tmp_path / "out", "--metrics", "ssim,clip_nway"])
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "MCG-NJU/videomae-base-finetuned-kinetics" in result.stderr and "evaluation.clip_classifier" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -100,11 +100,21 @@ class EvaluationModels:
 
 
 def _models(config, metrics, cache_dir, device, progress):
-    if not set(metrics) & {"frame_nway", "clip_nway", "temporal_consistency"}:
-        return None
+    """The models the chosen metrics need, each checked to be at hand before any work."""
+    from ..models.pretrained import require_pretrained
+
     section = config["evaluation"]
-    return EvaluationModels(section, section.get("clip_model") or config["embedding"]["clip_model"], cache_dir,
-                            device, progress)
+    clip_model = section.get("clip_model") or config["embedding"]["clip_model"]
+    needed = {"frame_nway": (section["frame_classifier"], "frame classifier", "evaluation.frame_classifier"),
+              "clip_nway": (section["clip_classifier"], "clip classifier", "evaluation.clip_classifier"),
+              "temporal_consistency": (clip_model, "CLIP model", "evaluation.clip_model" if section.get("clip_model")
+                                       else "embedding.clip_model")}
+    wanted = [needed[m] for m in metrics if m in needed]
+    if not wanted:
+        return None
+    for name, label, setting in wanted:  # one line naming the model and how to provide it
+        require_pretrained(name, label, setting, progress)
+    return EvaluationModels(section, clip_model, cache_dir, device, progress)
 
 
 def evaluation_cache_dir():
@@ -274,8 +284,7 @@ def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=N
         if not path.is_file():
             raise NeurocineError("store not found; run neurocine prep first", path)
     decoded_dir = frames_path.parent
-    cache_dir = evaluation_cache_dir()
-    models = _models(config, metrics, cache_dir, device, progress)
+    models = _models(config, metrics, evaluation_cache_dir(), device, progress)
 
     baselines = {"mean_clip": mean_clip(config, train_store)}
     ridge_info = None
@@ -327,6 +336,7 @@ def evaluate_files(out_dir, *, gifs=None, pred=None, truth=None, peer_split=Fals
         raise NeurocineError("give either --gifs DIR or both --pred DIR and --truth DIR")
     config = load_config(preset, overrides=overrides)
     metrics = _metrics(config, metrics)
+    models = _models(config, metrics, evaluation_cache_dir(), device, progress)
     if gifs is not None:
         decoded, true, names = read_peer_grid_gifs(gifs, peer_split=peer_split)
         source = {"gifs": str(gifs), "layout": "peer-grid", "peer_split": bool(peer_split)}
@@ -335,7 +345,6 @@ def evaluate_files(out_dir, *, gifs=None, pred=None, truth=None, peer_split=Fals
         source = {"pred": str(pred), "truth": str(truth)}
     n = len(decoded)
     runs = np.zeros(n, int) if not clips_per_run else np.arange(n) // int(clips_per_run)
-    models = _models(config, metrics, evaluation_cache_dir(), device, progress)
     section = config["evaluation"]
     scores = score_metrics(decoded, true, runs, metrics=metrics, models=models, n_way=section["n_way"],
                            n_trials=section["n_trials"], n_boot=section["n_boot"], seed=int(config["seed"]),
