@@ -71,5 +71,5 @@ def build_tiny_vit(folder, seed=0, steps=STEPS, progress=False):
     model.eval().save_pretrained(folder)
     (folder / "world_training.json").write_text(json.dumps(
         {"steps": steps, "n_train": N_TRAIN, "final_loss": losses[-1], "n_heldout": N_HELDOUT,
-         "heldout_accuracy": held_out, "chance": 1 / len(names)}, indent=1))
+         "heldout_accuracy": held_out, "chance": 1 / config.num_labels}, indent=1))
     return folder
