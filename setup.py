@@ -32,6 +32,8 @@ setup(
     package_data={
         "neurocine_toolbox.bids_templates": ["*.json", "*.md"],
         "neurocine_toolbox.config": ["*.yaml", "presets/*.yaml"],
+        # fs_LR 32k → fsaverage5 weights derived from the HCP's spheres (scripts/), with their notice.
+        "neurocine_toolbox.interpretation.data": ["*.npz", "*.md"],
     },
     install_requires=[
         # torch is installed first by scripts/bootstrap.sh (the CPU wheel where there is no GPU);
