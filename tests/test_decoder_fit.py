@@ -175,8 +175,9 @@ def test_evaluate_scores_decoded_clips_beside_the_baselines_and_caches_ridge(inv
     expected = np.mean([peak_signal_noise_ratio(truth[0, k], mean[k], data_range=255) for k in range(6)])
     assert float(first["psnr:rgb-255@mean_clip"]) == pytest.approx(expected, rel=1e-5)
 
-    # A second evaluation reuses the ridge baseline's clips instead of training it again.
+    # A second evaluation reuses the ridge baseline's clips and the mean clip instead of computing them again.
     monkeypatch.setattr(baselines.RidgeLatentBaseline, "fit", lambda *a, **k: pytest.fail("ridge trained again"))
+    monkeypatch.setattr(baselines.MeanClipBaseline, "partial_fit", lambda *a, **k: pytest.fail("mean clip read again"))
     again = invoke(args)
     assert again.exit_code == 0, again.stderr
     assert json.loads((out / "evaluation/metrics.json").read_text())["metrics"][0]["baselines"]["ridge"] is not None

@@ -29,6 +29,7 @@ from ..config import load_config
 from ..errors import NeurocineError
 from ..utils.atomic import atomic_dir, atomic_path, write_text_atomic
 from ..utils.hashing import sha256_array
+from ..utils.json_values import json_default
 from .metrics_table import METRICS, column_name, score_metrics
 from .time_series_statistics import paired_difference
 
@@ -141,10 +142,36 @@ def _decoded(root, split):
         raise NeurocineError(f"no decoded clips of the {split} split; run neurocine decode first", path)
     try:
         with np.load(path) as data:
+            missing = [k for k in ("decoded", "truth", "rows", "runs") if k not in data.files]
+            if missing:
+                raise NeurocineError(f"decoded clips without {', '.join(missing)} (written by an older neurocine "
+                                     "decode); run neurocine decode --force", path)
             frames = {k: data[k] for k in ("decoded", "truth", "rows", "runs")}
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError) as err:
         raise NeurocineError(f"unreadable decoded clips ({err})", path) from None
     return path, frames
+
+
+def _read_cache(path, key):
+    """The arrays cached at ``path`` if they were computed for ``key``, else None."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as cached:
+            if json.loads(str(cached["key"])) != key:
+                return None
+            return {name: cached[name] for name in cached.files if name != "key"}
+    except (OSError, ValueError, KeyError):  # a damaged entry is computed again and replaced
+        return None
+
+
+def _write_cache(path, key, **arrays):
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, key=json.dumps(key), **arrays)
+
+
+def _store_key(path):
+    return {"store": str(Path(path).resolve()), "mtime": Path(path).stat().st_mtime_ns}
 
 
 def training_clips(train_store, window, lag, frames, resolution, chunk=64):
@@ -170,16 +197,26 @@ def training_clips(train_store, window, lag, frames, resolution, chunk=64):
                    counts[i:i + chunk])
 
 
-def mean_clip(config, train_store):
-    """The mean clip of the training windows ``[F, R, R, 3]`` (:class:`~.baselines.MeanClipBaseline`)."""
+def mean_clip(config, train_store, cache_path):
+    """The mean clip of the training windows ``[F, R, R, 3]`` (:class:`~.baselines.MeanClipBaseline`).
+
+    Read through every training frame once, then cached at ``cache_path`` (keyed by the store
+    and the clip settings).
+    """
     from .baselines import MeanClipBaseline
 
     decoder, data = config["decoder"], config["data"]
+    settings = (int(data["window"]), int(data["lag"]), int(decoder["frames"]), int(decoder["resolution"]))
+    key = {"train": _store_key(train_store), "window_lag_frames_resolution": list(settings)}
+    cached = _read_cache(cache_path, key)
+    if cached is not None:
+        return cached["mean_clip"]
     baseline = MeanClipBaseline()
-    for clips, counts in training_clips(train_store, data["window"], data["lag"], decoder["frames"],
-                                        decoder["resolution"]):
+    for clips, counts in training_clips(train_store, *settings):
         baseline.partial_fit(clips, counts)
-    return baseline.predict(1)[0]
+    mean = baseline.predict(1)[0]
+    _write_cache(cache_path, key, mean_clip=mean)
+    return mean
 
 
 def ridge_clips(root, config, train_store, split_store, rows, cache_path, progress=True):
@@ -187,7 +224,7 @@ def ridge_clips(root, config, train_store, split_store, rows, cache_path, progre
 
     The ridge maps the training windows' fMRI to their clips' latents (the run's cached
     ``latents-train.safetensors``, else encoded now); the cache holds the predicted clips of
-    ``rows`` and the chosen alpha, keyed by the stores, the latents and the window settings.
+    ``rows`` and the chosen alpha, keyed by the stores, the VAE and the window and clip settings.
 
     Returns
     -------
@@ -205,15 +242,15 @@ def ridge_clips(root, config, train_store, split_store, rows, cache_path, progre
 
     data, decoder = config["data"], config["decoder"]
     window, lag = int(data["window"]), int(data["lag"])
-    key = {"train_store": str(Path(train_store).resolve()), "train_mtime": Path(train_store).stat().st_mtime_ns,
-           "split_store": str(Path(split_store).resolve()), "split_mtime": Path(split_store).stat().st_mtime_ns,
-           "window": window, "lag": lag, "frames": int(decoder["frames"]), "resolution": int(decoder["resolution"]),
-           "rows": [int(r) for r in rows]}
-    if cache_path.is_file():
-        with np.load(cache_path, allow_pickle=False) as cached:
-            if json.loads(str(cached["key"])) == key:
-                log.info("ridge baseline: cached (%s)", cache_path)
-                return cached["clips"], json.loads(str(cached["info"]))
+    trained_vae = Path(root) / "vae" / "model"
+    key = {"train": _store_key(train_store), "split": _store_key(split_store), "window": window, "lag": lag,
+           "frames": int(decoder["frames"]), "resolution": int(decoder["resolution"]), "rows": [int(r) for r in rows],
+           "vae": [decoder["vae"], decoder["pretrained"],
+                   trained_vae.stat().st_mtime_ns if trained_vae.is_dir() else None]}
+    cached = _read_cache(cache_path, key)
+    if cached is not None:
+        log.info("ridge baseline: cached (%s)", cache_path)
+        return cached["clips"], json.loads(str(cached["info"]))
     vae, vae_name = _vae_for(config, root)
     vae.eval()
     latents = cached_latents(root, vae, vae_name, train_store, config, progress=progress)
@@ -235,9 +272,7 @@ def ridge_clips(root, config, train_store, split_store, rows, cache_path, progre
             clips.append(tensor_to_frames(vae.decode(frames).sample))
     clips = np.stack(clips)
     info = {"alpha": model.alpha_, "cv_r2": model.cv_r2_, "n_train_windows": int(len(starts))}
-    with atomic_path(cache_path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, clips=clips, key=json.dumps(key), info=json.dumps(info))
+    _write_cache(cache_path, key, clips=clips, info=json.dumps(info))
     return clips, info
 
 
@@ -286,7 +321,7 @@ def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=N
     decoded_dir = frames_path.parent
     models = _models(config, metrics, evaluation_cache_dir(), device, progress)
 
-    baselines = {"mean_clip": mean_clip(config, train_store)}
+    baselines = {"mean_clip": mean_clip(config, train_store, decoded_dir / "baselines" / "mean_clip.npz")}
     ridge_info = None
     ridge_cache = decoded_dir / "baselines" / "ridge.npz"
     if ridge or ridge_cache.is_file():
@@ -295,7 +330,7 @@ def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=N
     section = config["evaluation"]
     scores = score_metrics(frames["decoded"], frames["truth"], frames["runs"], metrics=metrics, baselines=baselines,
                            models=models, n_way=section["n_way"], n_trials=section["n_trials"],
-                           n_boot=section["n_boot"], seed=int(config["seed"]), progress=progress)
+                           n_boot=section["n_boot"], seed=int(config["seed"]))
     decode_record = decoded_dir / "decode.json"
     source = {"run": str(root), "config": str(root / "config.yaml"), "split": split, "store": str(split_store),
               "train_store": str(train_store), "frames": str(frames_path),
@@ -347,8 +382,7 @@ def evaluate_files(out_dir, *, gifs=None, pred=None, truth=None, peer_split=Fals
     runs = np.zeros(n, int) if not clips_per_run else np.arange(n) // int(clips_per_run)
     section = config["evaluation"]
     scores = score_metrics(decoded, true, runs, metrics=metrics, models=models, n_way=section["n_way"],
-                           n_trials=section["n_trials"], n_boot=section["n_boot"], seed=int(config["seed"]),
-                           progress=progress)
+                           n_trials=section["n_trials"], n_boot=section["n_boot"], seed=int(config["seed"]))
     source.update(config_preset=preset, clips_per_run=clips_per_run)
     record = _record(scores, source, section, metrics, command)
     write_outputs(out_dir, record, scores, runs, names)
@@ -360,24 +394,11 @@ def evaluate_files(out_dir, *, gifs=None, pred=None, truth=None, peer_split=Fals
 
 
 def _record(scores, source, section, metrics, command, baselines_info=None):
-    models = {}
-    if {"frame_nway"} & set(metrics):
-        models["frame_classifier"] = section["frame_classifier"]
-    if {"clip_nway"} & set(metrics):
-        models["clip_classifier"] = section["clip_classifier"]
+    models = {f"{kind}_classifier": section[f"{kind}_classifier"] for kind in ("frame", "clip")
+              if f"{kind}_nway" in metrics}
     return {"neurocine_version": __version__, "command": command or " ".join(sys.argv), "n_clips": scores["n_clips"],
             "source": source, "models": models, "precision": section["precision"], "metrics_asked": list(metrics),
             "baselines_info": baselines_info or {}, "metrics": scores["rows"]}
-
-
-def _json_default(value):
-    if isinstance(value, (np.generic,)):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def per_clip_csv(scores, runs, ids):
@@ -429,7 +450,7 @@ def table_lines(record):
 def write_outputs(out_dir, record, scores, runs, ids):
     """Write ``metrics.json``, ``per_clip.csv`` and ``metrics.md`` together (a staging folder, then renamed)."""
     with atomic_dir(out_dir) as tmp:
-        (tmp / "metrics.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+        (tmp / "metrics.json").write_text(json.dumps(record, indent=2, default=json_default) + "\n")
         (tmp / "per_clip.csv").write_text(per_clip_csv(scores, runs, list(ids)))
         (tmp / "metrics.md").write_text("# neurocine evaluate\n\n" + "\n".join(table_lines(record)) + "\n")
 

@@ -73,7 +73,7 @@ class _Rows:
 
 
 def score_metrics(decoded, truth, runs, *, metrics=METRICS, baselines=None, models=None, n_way=(2, 50),
-                  n_trials=100, n_boot=2000, seed=0, progress=None):
+                  n_trials=100, n_boot=2000, seed=0):
     """Score decoded clips against their truth with every metric, beside the baselines.
 
     Parameters
@@ -92,7 +92,6 @@ def score_metrics(decoded, truth, runs, *, metrics=METRICS, baselines=None, mode
         ``frame_nway``, ``clip_nway`` and ``temporal_consistency``.
     n_way : sequence of int
     n_trials, n_boot, seed : int
-    progress : bool, optional
 
     Returns
     -------

@@ -37,6 +37,7 @@ from ..errors import NeurocineError
 from ..evaluation.clip_similarity import format_scores, score_clips
 from ..training.loop import step_seed
 from ..utils.atomic import atomic_path, write_text_atomic
+from ..utils.json_values import json_default
 from ..utils.processes import check_launch
 from ..utils.progress import progress_bar
 
@@ -244,14 +245,8 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
         "negative": sampling["negative"], "test_fmri_in_guidance": sampling["negative"] == "test_mean",
         "ssim": summary["ssim"],
     }
-    write_text_atomic(out_dir / "decode.json", json.dumps(record, indent=2, default=_json_default) + "\n")
+    write_text_atomic(out_dir / "decode.json", json.dumps(record, indent=2, default=json_default) + "\n")
     return summary
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def ssim_lines(result):

@@ -6,13 +6,12 @@ where the shape starts, :mod:`.world_labels`), so it must see shape, colour and 
 moves from.
 """
 
-import json
 from pathlib import Path
 
 import torch
 
 from . import builtin_model
-from .world_labels import accuracy, label_config, labelled_clips, train_classifier
+from .world_labels import label_config, labelled_clips, train_and_save
 
 #: Training and held-out sizes of the build (clips drawn at the tiny preset's 32² resolution).
 STEPS, N_TRAIN, N_HELDOUT, DRAW_SIZE, N_FRAMES, BATCH = 1000, 4096, 512, 32, 6, 96
@@ -72,11 +71,5 @@ def build_tiny_videomae(folder, seed=0, steps=STEPS, progress=False):
         clips, labels = labelled_clips(n, DRAW_SIZE, N_FRAMES, draw_seed)
         return processor(list(clips), return_tensors="pt")["pixel_values"], torch.as_tensor(labels)
 
-    losses = train_classifier(model, *pixels(N_TRAIN, seed), steps=steps, batch_size=BATCH, learning_rate=4e-3,
-                              seed=seed, name="tiny-videomae", progress=progress)
-    held_out = accuracy(model, *pixels(N_HELDOUT, seed + 1_000_003))
-    model.eval().save_pretrained(folder)
-    (folder / "world_training.json").write_text(json.dumps(
-        {"steps": steps, "n_train": N_TRAIN, "final_loss": losses[-1], "n_heldout": N_HELDOUT,
-         "heldout_accuracy": held_out, "chance": 1 / config.num_labels}, indent=1))
-    return folder
+    return train_and_save(model, folder, pixels, steps=steps, n_train=N_TRAIN, n_heldout=N_HELDOUT, seed=seed,
+                          name="tiny-videomae", progress=progress, batch_size=BATCH, learning_rate=4e-3)

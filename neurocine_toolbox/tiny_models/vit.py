@@ -5,13 +5,12 @@ tests: loaded through the same ``AutoModelForImageClassification`` / ``AutoImage
 path, with 72 labels (class × 3 × 3 place, :mod:`.world_labels`) so that 50-way draws work.
 """
 
-import json
 from pathlib import Path
 
 import torch
 
 from . import builtin_model
-from .world_labels import accuracy, label_config, labelled_frames, train_classifier
+from .world_labels import label_config, labelled_frames, train_and_save
 
 #: Training and held-out sizes of the build (frames drawn at the tiny preset's 32² resolution).
 STEPS, N_TRAIN, N_HELDOUT, DRAW_SIZE = 300, 4096, 1024, 32
@@ -65,11 +64,5 @@ def build_tiny_vit(folder, seed=0, steps=STEPS, progress=False):
         frames, labels = labelled_frames(n, DRAW_SIZE, draw_seed)
         return processor(images=list(frames), return_tensors="pt")["pixel_values"], torch.as_tensor(labels)
 
-    losses = train_classifier(model, *pixels(N_TRAIN, seed), steps=steps, seed=seed, name="tiny-vit",
-                              progress=progress)
-    held_out = accuracy(model, *pixels(N_HELDOUT, seed + 1_000_003))
-    model.eval().save_pretrained(folder)
-    (folder / "world_training.json").write_text(json.dumps(
-        {"steps": steps, "n_train": N_TRAIN, "final_loss": losses[-1], "n_heldout": N_HELDOUT,
-         "heldout_accuracy": held_out, "chance": 1 / config.num_labels}, indent=1))
-    return folder
+    return train_and_save(model, folder, pixels, steps=steps, n_train=N_TRAIN, n_heldout=N_HELDOUT, seed=seed,
+                          name="tiny-vit", progress=progress)

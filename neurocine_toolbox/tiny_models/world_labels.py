@@ -134,3 +134,36 @@ def accuracy(model, pixels, labels, batch_size=256):
         logits = model(pixel_values=pixels[start:start + batch_size]).logits
         hits += int((logits.argmax(-1) == labels[start:start + batch_size]).sum())
     return hits / len(labels)
+
+
+def train_and_save(model, folder, pixels, *, steps, n_train, n_heldout, seed, name, progress, **training):
+    """Train a world classifier, measure it on fresh drawings, save it and its training record.
+
+    Parameters
+    ----------
+    model : transformers classification model
+    folder : Path
+    pixels : callable ``(n, draw_seed) -> (pixel_values, labels)``
+        Draws and preprocesses ``n`` labelled inputs.
+    steps, n_train, n_heldout, seed : int
+    name : str
+        For the progress bar.
+    progress : bool
+    **training
+        More :func:`train_classifier` keywords (``batch_size``, ``learning_rate``).
+
+    Returns
+    -------
+    Path
+        ``folder``, holding the model and ``world_training.json`` (held-out accuracy, chance).
+    """
+    import json
+
+    losses = train_classifier(model, *pixels(n_train, seed), steps=steps, seed=seed, name=name, progress=progress,
+                              **training)
+    held_out = accuracy(model, *pixels(n_heldout, seed + 1_000_003))  # drawings never seen in training
+    model.eval().save_pretrained(folder)
+    (folder / "world_training.json").write_text(json.dumps(
+        {"steps": steps, "n_train": n_train, "final_loss": losses[-1], "n_heldout": n_heldout,
+         "heldout_accuracy": held_out, "chance": 1 / model.config.num_labels}, indent=1))
+    return folder
