@@ -246,3 +246,17 @@ def test_missing_classifier_weights_are_one_line_before_any_work(invoke, tmp_pat
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "MCG-NJU/videomae-base-finetuned-kinetics" in result.stderr and "evaluation.clip_classifier" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_decoded_clips_from_an_older_decode_or_a_corrupt_file_are_one_line(tmp_path):
+    folder = tmp_path / "decoded-test"
+    folder.mkdir()
+    clips = np.zeros((2, 1, 8, 8, 3), np.uint8)
+    np.savez(folder / "frames.npz", decoded=clips, truth=clips, rows=np.arange(2))  # no "runs": before issue 8
+    with pytest.raises(NeurocineError, match="without runs .*decode --force"):
+        evaluation._decoded(tmp_path, "test")
+    (folder / "frames.npz").write_bytes(b"not an npz file")
+    with pytest.raises(NeurocineError, match="unreadable decoded clips"):
+        evaluation._decoded(tmp_path, "test")
+    with pytest.raises(NeurocineError, match="run neurocine decode first"):
+        evaluation._decoded(tmp_path, "train")
