@@ -1,0 +1,122 @@
+"""What the attention report shows: the analysis's results, handed to the HTML writer.
+
+The analysis (:mod:`.attention_analysis`) fills these; :mod:`.report_html` renders them. The
+writer computes nothing scientific: every number it prints is here.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class SurfaceMap:
+    """One importance map, on every surface the report draws.
+
+    Attributes
+    ----------
+    stage : str
+        Checkpoint it comes from: ``"pretrain"``, ``"encoder"`` or ``"decoder-fmri"``.
+    layer : int
+        Encoder layer, counted from 1 (the paper's 1, 12, 24); for ``measure="rollout"``, the
+        last layer the rollout runs through.
+    measure : str
+        ``"received"`` (attention a token receives, averaged over heads and queries),
+        ``"cls"`` (the CLS token's attention to each token) or ``"rollout"`` (the CLS row of
+        attention rollout through layers 1..``layer``).
+    category : str or None
+        ``None``: averaged over all windows of the split. Otherwise a class or caption keyword;
+        the map is then the category's mean minus the mean of the other windows.
+    n_windows : int
+        Windows averaged (for a category: the windows in it).
+    grayordinates : ndarray, float ``[91282]``
+        Importance per HCP 91k grayordinate; NaN where the store has no voxel.
+    fslr : tuple of ndarray, float ``([32492], [32492])``
+        Left and right fs_LR 32k hemispheres; NaN off the selected voxels and on the medial wall.
+    fsaverage5 : tuple of ndarray, float ``([10242], [10242])``
+        The same carried to fsaverage5.
+    """
+
+    stage: str
+    layer: int
+    measure: str
+    category: str | None
+    n_windows: int
+    grayordinates: np.ndarray
+    fslr: tuple
+    fsaverage5: tuple
+
+    @property
+    def key(self):
+        """A short unique name, e.g. ``"encoder/layer-12/received/all"``."""
+        return f"{self.stage}/layer-{self.layer}/{self.measure}/{self.category or 'all'}"
+
+    @property
+    def is_contrast(self):
+        """True for a category-minus-rest map (signed; drawn with a diverging colour map)."""
+        return self.category is not None
+
+
+@dataclass
+class RoiTable:
+    """Importance by region of one atlas, for one map.
+
+    Attributes
+    ----------
+    atlas : str
+        ``"HCP-MMP1.0"``, ``"Yeo 7"``, ``"Yeo 17"``, ``"Cole-Anticevic networks"``.
+    map_key : str
+        :attr:`SurfaceMap.key` of the map summarised.
+    table : pandas.DataFrame
+        One row per region holding at least one selected voxel, sorted by rank, columns:
+        ``region`` (name), ``n_voxels`` (selected voxels in it), ``mean_importance``,
+        ``rank`` (1 = most attended), ``p_spin`` (spin test), ``p_permutation`` (voxel labels
+        permuted), ``q_spin`` (Benjamini–Hochberg over the table's regions).
+    """
+
+    atlas: str
+    map_key: str
+    table: pd.DataFrame
+
+
+@dataclass
+class ReportContent:
+    """Everything the report shows.
+
+    Attributes
+    ----------
+    title : str
+    subject : str
+        Without ``sub-``.
+    run : str
+        The models' run name (``sub-XX/models/<run>``).
+    split : str
+        The store split whose windows were averaged.
+    maps : list of SurfaceMap
+        Every map; the first is the headline map (shown first and summarised in the tables).
+    roi_tables : list of RoiTable
+        Per atlas, for the headline map (and possibly others).
+    methods : dict
+        Every parameter used, ``name -> value`` (printed in the methods paragraph and a table).
+    methods_text : str
+        The methods paragraph (plain text; the writer escapes it).
+    provenance : dict
+        Run, config, checkpoint paths and hashes, store path and hash, versions, command.
+    category_names : list of str
+        The categories maps exist for (classes or caption keywords), in display order.
+    notes : list of str
+        Plain-text remarks to show (e.g. a stage whose checkpoint is missing).
+    """
+
+    title: str
+    subject: str
+    run: str
+    split: str
+    maps: list
+    roi_tables: list
+    methods: dict
+    methods_text: str
+    provenance: dict
+    category_names: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
