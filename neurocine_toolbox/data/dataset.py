@@ -32,6 +32,18 @@ def window_starts(runs, tr_in_run, window, lag=0):
     return starts[same_run & contiguous]
 
 
+def windows_at(fmri, starts, window, lag=0):
+    """Stack the fMRI windows starting at ``starts``: float32 ``[N, window, V]``.
+
+    Window ``t`` holds rows ``t+lag … t+lag+window−1`` (the convention of
+    :class:`FMRIWindowDataset`); ``fmri`` is a store's ``fmri`` array (or any ``[n_tr, V]``).
+    """
+    starts = np.asarray(starts, int)
+    if not len(starts):
+        return np.zeros((0, window, fmri.shape[1]), np.float32)
+    return np.stack([np.asarray(fmri[t + lag: t + lag + window]) for t in starts]).astype(np.float32)
+
+
 class FMRIWindowDataset(Dataset):
     """Windows ``v_t = {v_{t+lag}, …, v_{t+lag+w−1}}`` with the frames shown during TRs t…t+w−1.
 

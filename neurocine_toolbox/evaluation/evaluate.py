@@ -235,7 +235,7 @@ def ridge_clips(root, config, train_store, split_store, rows, cache_path, progre
     import torch
 
     from ..data.clips import tensor_to_frames
-    from ..data.dataset import window_starts
+    from ..data.dataset import window_starts, windows_at
     from ..data.store import open_store
     from ..training.decoder_stages import _vae_for, cached_latents
     from .baselines import RidgeLatentBaseline
@@ -256,14 +256,14 @@ def ridge_clips(root, config, train_store, split_store, rows, cache_path, progre
     latents = cached_latents(root, vae, vae_name, train_store, config, progress=progress)
     with open_store(train_store) as store:
         starts = window_starts(store.runs, store.tr_in_run, window, lag)
-        fmri = np.stack([store.fmri[t + lag: t + lag + window] for t in starts]).astype(np.float32)
+        fmri = windows_at(store.fmri, starts, window, lag)
         targets = latents[np.asarray(store.frame_rows)[starts]].float().numpy()
         groups = store.runs[starts]
     log.info("ridge baseline: %d training windows → latents %s, alpha by cross-validation over %d runs",
              len(starts), tuple(targets.shape[1:]), len(np.unique(groups)))
     model = RidgeLatentBaseline().fit(fmri, targets, groups)
     with open_store(split_store) as store:
-        test = np.stack([store.fmri[t + lag: t + lag + window] for t in rows]).astype(np.float32)
+        test = windows_at(store.fmri, rows, window, lag)
     predicted = torch.from_numpy(model.predict(test))                    # [N, C, F, h, w]
     clips = []
     with torch.no_grad():

@@ -71,8 +71,9 @@ class RoiTable:
     table : pandas.DataFrame
         One row per region holding at least one selected voxel, sorted by rank, columns:
         ``region`` (name), ``n_voxels`` (selected voxels in it), ``mean_importance``,
-        ``rank`` (1 = most attended), ``p_spin`` (spin test), ``p_permutation`` (voxel labels
-        permuted), ``q_spin`` (Benjamini–Hochberg over the table's regions).
+        ``rank`` (1 = most attended), ``p_spin`` (spin test), ``n_spins`` (rotations counted in
+        the region's spin null), ``p_permutation`` (voxel labels permuted), ``q_spin``
+        (Benjamini–Hochberg over the table's regions).
     """
 
     atlas: str

