@@ -237,6 +237,21 @@ class Evaluation(_Section):
     n_null: Count
 
 
+LayerName = Annotated[int, Field(ge=1)] | Literal["first", "middle", "last"]
+
+
+class Interpretation(_Section):
+    split: _choice("test", "train")
+    layers: _rule(list[LayerName], "a non-empty list of first | middle | last or layer numbers >= 1", min_length=1)
+    measure: _choice("received", "cls", "rollout")
+    categories: _rule(Literal["auto", "none"] | list[str], "auto, none or a list of caption keywords")
+    max_categories: WholeNonNegative
+    min_windows: Count
+    n_spins: WholeNonNegative
+    n_permutations: WholeNonNegative
+    batch_size: Count
+
+
 class Config(_Section):
     """A whole resolved config (without its ``preset`` record)."""
 
@@ -253,6 +268,7 @@ class Config(_Section):
     sampling: Sampling
     training: Training
     evaluation: Evaluation
+    interpretation: Interpretation
 
     @model_validator(mode="after")
     def _window(self):

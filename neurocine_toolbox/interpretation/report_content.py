@@ -108,6 +108,10 @@ class ReportContent:
         The categories maps exist for (classes or caption keywords), in display order.
     notes : list of str
         Plain-text remarks to show (e.g. a stage whose checkpoint is missing).
+    truth : pandas.DataFrame or None
+        On a simulated dataset: Spearman correlations across HCP-MMP1.0 parcels between the
+        headline map's mean importance and the true encoding model
+        (:func:`~.simulation_truth.truth_correlations`); None otherwise.
     """
 
     title: str
@@ -121,3 +125,4 @@ class ReportContent:
     provenance: dict
     category_names: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    truth: pd.DataFrame | None = None

@@ -22,6 +22,7 @@ The weights follow Connectome Workbench's adaptive barycentric resampling with v
 (``interpretation/data/``, with the HCP's notice); :func:`fslr_to_fsaverage5` applies it.
 """
 
+import functools
 from importlib import resources
 
 import numpy as np
@@ -117,6 +118,7 @@ def adaptive_area_weights(source_sphere, target_sphere, source_areas):
     return (sparse.diags(1.0 / totals) @ chosen).tocsr()
 
 
+@functools.lru_cache(maxsize=1)
 def load_table():
     """The shipped fs_LR 32k → fsaverage5 weights: ``{"left": csr [10242, 32492], "right": …}``."""
     with resources.files("neurocine_toolbox.interpretation.data").joinpath(TABLE).open("rb") as f:

@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from ..data.grayordinates import N_GRAYORDINATES, N_VERTICES_PER_HEMISPHERE, standard_brain_model_axis
+from ..data.grayordinates import N_CORTEX, N_GRAYORDINATES, N_VERTICES_PER_HEMISPHERE, hcp
 from .surface_resampling import fslr_to_fsaverage5
 
 CORTEX = ("CIFTI_STRUCTURE_CORTEX_LEFT", "CIFTI_STRUCTURE_CORTEX_RIGHT")
@@ -63,12 +63,20 @@ def columns_to_grayordinates(column_values, voxel_grayordinates):
 
 @functools.lru_cache(maxsize=1)
 def cortex_vertices():
-    """``{structure: (grayordinate slice, fs_LR vertex indices)}`` of both cortices, from the 91k axis."""
-    axis = standard_brain_model_axis()
+    """``{structure: (grayordinate slice, fs_LR vertex indices)}`` of both cortices.
+
+    Read from the cortical part of the HCP 91k ``BrainModelAxis`` (it comes first in the 91k
+    order; the subcortical volume part is not needed here).
+    """
+    from nibabel.cifti2 import BrainModelAxis
+
+    h = hcp()
+    axis = (BrainModelAxis.from_surface(h.vertex_info.grayl, N_VERTICES_PER_HEMISPHERE, CORTEX[0])
+            + BrainModelAxis.from_surface(h.vertex_info.grayr, N_VERTICES_PER_HEMISPHERE, CORTEX[1]))
     out = {}
     for name, section, sub_axis in axis.iter_structures():
-        if name in CORTEX:
-            out[name] = (section, np.asarray(sub_axis.vertex))
+        # The last structure's slice is open-ended; close it at the end of the cortex.
+        out[str(name)] = (slice(section.start, section.stop or N_CORTEX), np.asarray(sub_axis.vertex))
     return out
 
 

