@@ -237,3 +237,18 @@ def _write_data(folder, result, content):
               "notes": content.notes,
               "truth": content.truth.to_dict(orient="records") if content.truth is not None else None}
     (folder / "report.json").write_text(json.dumps(record, indent=2, default=json_default) + "\n")
+
+
+def summary_lines(summary, top=5):
+    """A few lines for the terminal: where the report is, the headline's top regions, the truth."""
+    lines = [f"attention report: {summary['report']}", f"  maps, tables and per-window values: {summary['out_dir']}"]
+    headline = summary["roi_tables"][0]
+    lines.append(f"  most attended {headline.atlas} regions ({headline.map_key}; p: spin test, permutation):")
+    for row in headline.table.head(top).itertuples():
+        lines.append(f"    {row.rank:>3}. {row.region:<24} {row.mean_importance:.3g}  "
+                     f"p_spin {row.p_spin:.3f}  p_perm {row.p_permutation:.3f}  ({row.n_voxels} voxels)")
+    if summary["truth"] is not None:
+        lines.append("  against the simulation's truth (Spearman across MMP parcels):")
+        for row in summary["truth"].itertuples():
+            lines.append(f"    {row.truth:<18} rho {row.spearman_rho:+.3f}  p {row.p:.3g}  ({row.n_parcels} parcels)")
+    return lines
