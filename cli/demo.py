@@ -10,12 +10,14 @@ import click
 def command(ctx, out_dir, seed):
     """Simulate a small BIDS dataset in OUT_DIR/bids (default ./demo-output), prepare it, add
     captions and CLIP embeddings, train the fMRI encoder and the video decoder with the CPU-sized
-    `tiny` preset, decode the test split and evaluate it beside chance and baselines.
+    `tiny` preset, decode the test split, evaluate it beside chance and baselines, and map where the
+    encoder looks on the cortex (an HTML report).
 
     A dataset already simulated there is reused; finished training stages and decoded clips are skipped.
     """
     from neurocine_toolbox.demo import run_demo
     from neurocine_toolbox.evaluation.evaluate import table_lines
+    from neurocine_toolbox.interpretation.attention_report import summary_lines
     from neurocine_toolbox.pipelines.decode_split import ssim_lines
     from neurocine_toolbox.training.fit import retrieval_lines
 
@@ -37,7 +39,10 @@ def command(ctx, out_dir, seed):
     if decoded["ssim"]:
         for line in ssim_lines(decoded["ssim"]):
             click.echo(f"  {line}")
+    for line in summary_lines(summary["attention"]):
+        click.echo(line)
     evaluation = summary["evaluation"]
     click.echo(f"evaluation of the decoded test clips: {evaluation['out_dir']}")
     for line in table_lines(evaluation):
         click.echo(f"  {line}")
+    click.echo(f"attention report (open in a browser): {summary['attention']['report']}")

@@ -4,9 +4,9 @@ Today: ``simulate`` → ``prep`` (voxels chosen by test–retest reliability) �
 (the encoder: DC-MAE pre-training and contrastive fine-tuning, then held-out retrieval; the
 decoder: a small VAE, the video UNet on captions, then on fMRI) → ``decode`` (the test split,
 scored by SSIM against its own and other clips' truth) → ``evaluate`` (every metric beside chance
-and the shuffled, mean-clip and ridge baselines, on tiny classifiers), all with the CPU-sized
-``tiny`` preset. The attention report joins when it lands, so ``neurocine demo`` always shows the
-whole toolbox working on a CPU.
+and the shuffled, mean-clip and ridge baselines, on tiny classifiers) → ``attention-report``
+(where the encoder looks, on the cortex, as one HTML file), all with the CPU-sized ``tiny``
+preset, so ``neurocine demo`` shows the whole toolbox working on a CPU.
 """
 
 import logging
@@ -19,6 +19,7 @@ from .data.prep import PrepOptions, prep
 from .data.store import open_store
 from .errors import NeurocineError
 from .evaluation.evaluate import evaluate_run
+from .interpretation.attention_report import attention_report
 from .pipelines.decode_split import decode_split
 from .simulate import simulate_dataset
 from .training.fit import fit
@@ -54,8 +55,9 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
     -------
     dict
         What was done: paths, timings (s), the shapes of the stores, the retrieval scores, the
-        decoding summary (:func:`~neurocine_toolbox.pipelines.decode_split.decode_split`) and the
-        evaluation (:func:`~neurocine_toolbox.evaluation.evaluate.evaluate_run`).
+        decoding summary (:func:`~neurocine_toolbox.pipelines.decode_split.decode_split`), the
+        evaluation (:func:`~neurocine_toolbox.evaluation.evaluate.evaluate_run`) and the attention
+        report (:func:`~neurocine_toolbox.interpretation.attention_report.attention_report`).
     """
     bids = Path(out_dir) / "bids"
     timings = {}
@@ -92,8 +94,14 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
                              progress=progress, command="neurocine demo")
     timings["evaluate"] = time.perf_counter() - start
 
+    start = time.perf_counter()
+    report = attention_report(bids / "derivatives" / "neurocine", "01", name=trained["root"].name,
+                              progress=progress, command="neurocine demo")
+    timings["attention-report"] = time.perf_counter() - start
+
     summary = {"bids": bids, "stores": {}, "timings": timings, "models": trained["root"],
-               "retrieval": trained["retrieval"], "decoded": decoded, "evaluation": evaluated}
+               "retrieval": trained["retrieval"], "decoded": decoded, "evaluation": evaluated,
+               "attention": report}
     for path in stores:
         with open_store(path) as store:
             summary["stores"][path] = {
