@@ -53,6 +53,11 @@ def _flatten(tree, prefix=""):
     return out
 
 
+#: Sections read only after training (decode, evaluate, attention-report read them from the run's
+#: config.yaml, and take overrides): they may differ without retraining.
+AFTER_TRAINING = ("sampling.", "evaluation.", "interpretation.")
+
+
 def _check_same_config(root, config, force):
     """A run folder belongs to one config: refuse to mix stages trained with different settings."""
     saved_path = root / "config.yaml"
@@ -62,7 +67,8 @@ def _check_same_config(root, config, force):
 
     saved = _flatten(yaml.safe_load(saved_path.read_text()))
     now = _flatten(config)
-    differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    differ = sorted(k for k in set(saved) | set(now)
+                    if saved.get(k) != now.get(k) and not k.startswith(AFTER_TRAINING))
     if differ:
         raise NeurocineError(f"was trained with a different config (differs in: {', '.join(differ[:6])}); "
                              "choose another --name, or --force to retrain", root)
