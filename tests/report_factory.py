@@ -106,3 +106,15 @@ def synthetic_content(categories=("faces", "vehicles"), title="Attention report 
         category_names=list(categories),
         notes=["Synthetic maps: Gaussian blobs on posterior cortex, not a model's attention."],
     )
+
+
+#: Text that would run script if the report did not escape it.
+HOSTILE_SCRIPT = "<script>alert(1)</script>"
+HOSTILE_ATTRIBUTE = '"><img src=x onerror=alert(1)>'
+
+
+def hostile_content():
+    """:func:`synthetic_content` with hostile text in the title, a category and a path."""
+    return synthetic_content(categories=("faces", HOSTILE_SCRIPT, HOSTILE_ATTRIBUTE),
+                             title=f"Report {HOSTILE_SCRIPT}",
+                             provenance_path=f"/data/{HOSTILE_ATTRIBUTE}/encoder.safetensors")

@@ -114,7 +114,7 @@
     var axis = {visible: false, showspikes: false};
     var layout = {
       margin: {l: 0, r: 0, t: 0, b: 0}, paper_bgcolor: "#fff",
-      scene: {xaxis: axis, yaxis: axis, zaxis: axis, aspectmode: "data", camera: CAMERAS.dorsal}
+      scene: {xaxis: axis, yaxis: axis, zaxis: axis, aspectmode: "data", camera: CAMERAS.posterior}
     };
     setColourbar(view.div, first);
     return Plotly.newPlot(view.div, [trace], layout, CONFIG).then(function () { view.div.dataset.ready = "1"; });
