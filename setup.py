@@ -34,6 +34,8 @@ setup(
         "neurocine_toolbox.config": ["*.yaml", "presets/*.yaml"],
         # fs_LR 32k → fsaverage5 weights derived from the HCP's spheres (scripts/), with their notice.
         "neurocine_toolbox.interpretation.data": ["*.npz", "*.md"],
+        # The attention report's page and its script (interpretation/report_html.py).
+        "neurocine_toolbox.interpretation": ["templates/*.j2", "templates/*.js"],
     },
     install_requires=[
         # torch is installed first by scripts/bootstrap.sh (the CPU wheel where there is no GPU);
@@ -66,9 +68,14 @@ setup(
         "numba>=0.60",
         # The ridge baseline of neurocine evaluate (evaluation/baselines.py).
         "scikit-learn>=1.3",
+        # Spin tests of the attention report (neuromaps.nulls.spins.gen_spinsamples): netneurotools
+        # 0.3 dropped it and 0.2.5 no longer imports with current scipy.
+        "neuromaps>=0.0.5",
     ],
     # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
-    extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel", "tensorboard>=2.10"]},
+    extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel", "tensorboard>=2.10",
+                             # Drives headless Chromium in tests/test_report_browser.py.
+                             "selenium>=4.11"]},
     entry_points={
         "console_scripts": ["neurocine=neurocine_toolbox.cli.main:main"],
         # Models named in configs and built in code on first use (models/pretrained.py finds

@@ -120,3 +120,16 @@ def interrupt_training(monkeypatch):
         monkeypatch.setattr(loop.MetricsLog, "write", original)
 
     return arm, disarm
+
+
+@pytest.fixture(scope="session")
+def attention_report(tmp_path_factory):
+    """``(content, path)``: the synthetic attention report with hostile names, written once.
+
+    Shared by test_report_html.py and test_report_browser.py (rendering takes seconds).
+    """
+    from neurocine_toolbox.interpretation.report_html import write_report
+    from report_factory import hostile_content
+
+    content = hostile_content()
+    return content, write_report(content, tmp_path_factory.mktemp("report") / "attention-report.html")

@@ -107,6 +107,8 @@ def test_wheel_holds_cli_and_templates_inside_the_library(wheel):
         assert f"neurocine_toolbox/bids_templates/{template}" in names
     for data in ("fslr32k_to_fsaverage5.npz", "LICENSE-HCPpipelines.md"):  # the surface table and its notice
         assert f"neurocine_toolbox/interpretation/data/{data}" in names
+    for template in ("report.html.j2", "report.js"):  # the attention report's page
+        assert f"neurocine_toolbox/interpretation/templates/{template}" in names
     assert {n.split("/")[0] for n in names} == {
         "neurocine_toolbox",
         f"neurocine-{__version__}.dist-info",
