@@ -54,6 +54,7 @@ def _roi_table(atlas, map_key, n_rows, rng):
         "mean_importance": importance,
         "rank": np.arange(1, n_rows + 1),
         "p_spin": p_spin,
+        "n_spins": rng.integers(50, 1001, n_rows),
         "p_permutation": rng.random(n_rows),
         "q_spin": np.minimum(p_spin * n_rows / np.arange(1, n_rows + 1), 1.0),
     }))
@@ -105,6 +106,8 @@ def synthetic_content(categories=("faces", "vehicles"), title="Attention report 
                     "store": {"path": "/data/derivatives/neurocine", "hash": "cd" * 8}},
         category_names=list(categories),
         notes=["Synthetic maps: Gaussian blobs on posterior cortex, not a model's attention."],
+        truth=pd.DataFrame({"truth": ["stimulus_driven", "gain_class"], "n_parcels": [24, 24],
+                            "spearman_rho": [0.41, -0.12], "p": [0.046, 0.58]}),
     )
 
 

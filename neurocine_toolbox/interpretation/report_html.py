@@ -26,7 +26,8 @@ SCRIPT = "report.js"
 PLOTLY_JS = ("_assets/js/plotly-gl3d-latest.min.js", "plotting/data/js/plotly-gl3d-latest.min.js")
 #: Columns of the ROI tables, in order, with how each value is printed.
 ROI_COLUMNS = {"region": str, "n_voxels": "{:d}", "mean_importance": "{:.4g}", "rank": "{:d}",
-               "p_spin": "{:.3g}", "p_permutation": "{:.3g}", "q_spin": "{:.3g}"}
+               "p_spin": "{:.3g}", "n_spins": "{:d}", "p_permutation": "{:.3g}", "q_spin": "{:.3g}"}
+TRUTH_COLUMNS = {"truth": str, "n_parcels": "{:d}", "spearman_rho": "{:+.3f}", "p": "{:.3g}"}
 
 
 def script_json(value):
@@ -103,6 +104,14 @@ def roi_section(roi_table, alpha=0.05):
     }
 
 
+def truth_rows(truth):
+    """The truth correlations as printed cells (``[]`` when there is no truth)."""
+    if truth is None:
+        return []
+    return [[_format(record[c], spec) for c, spec in TRUTH_COLUMNS.items()]
+            for record in truth[list(TRUTH_COLUMNS)].to_dict("records")]
+
+
 def readable(value):
     """A parameter or provenance value as text: numbers and strings as they are, others as JSON."""
     if isinstance(value, (str, numbers.Number, bool)) or value is None:
@@ -169,5 +178,7 @@ def write_report(content, path):
             figure6_layers=layers,
             panel_views=surface_figures.PANEL_VIEWS,
             rois=[roi_section(t) for t in content.roi_tables],
+            truth_columns=list(TRUTH_COLUMNS),
+            truth=truth_rows(content.truth),
         ).dump(str(tmp), encoding="utf-8")
     return path

@@ -1,0 +1,94 @@
+"""``neurocine attention-report`` on a trained run: outputs, the truth comparison, bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_fit import QUICK
+
+FAST = ["--set", "interpretation.n_spins=20", "--set", "interpretation.n_permutations=20",
+        "--set", "interpretation.min_windows=1"]
+
+
+@pytest.fixture(scope="module")
+def trained(embedded_derivatives):
+    """A run with the two encoder stages (no decoder), trained for a few steps."""
+    from neurocine_toolbox.training.fit import fit
+
+    overrides = [value for flag, value in zip(QUICK, QUICK[1:]) if flag == "--set"]
+    fit(embedded_derivatives, "01", stages=["pretrain", "encoder"], preset="tiny", overrides=overrides,
+        name="attn", progress=False)
+    return embedded_derivatives
+
+
+def test_report_maps_every_stage_and_layer_and_compares_with_the_truth(invoke, trained):
+    result = invoke(["attention-report", "--subject", "01", "--name", "attn", "--derivatives", trained, *FAST])
+    assert result.exit_code == 0, result.stderr
+    out = trained / "sub-01/models/attn/attention-test"
+    assert f"attention report: {out / 'report.html'}" in result.stdout
+    assert "against the simulation's truth" in result.stdout
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") or html.lstrip().lower().startswith("<!doctype html>")
+
+    record = json.loads((out / "report.json").read_text())
+    methods = record["methods"]
+    assert methods["stages"] == ["pretrain", "encoder"] and methods["n_spins"] == 20
+    assert "No after the fMRI-conditioned decoder stage encoder" in " ".join(record["notes"])
+    assert record["provenance"]["store"]["sha256"] and set(record["provenance"]["checkpoints"]) == {"pretrain", "encoder"}
+    assert {row["truth"] for row in record["truth"]} >= {"stimulus_driven", "gain_class"}
+
+    maps = np.load(out / "maps.npz")
+    for stage in ("pretrain", "encoder"):
+        for layer in methods["layers"]:
+            for measure in ("received", "cls", "rollout"):
+                key = f"{stage}/layer-{layer}/{measure}/all"
+                values = maps[f"{key}/grayordinates"]
+                assert values.shape == (91282,) and np.isfinite(values).sum() == 4183  # MMP V1–V4
+                assert maps[f"{key}/fslr_left"].shape == (32492,) and maps[f"{key}/fsaverage5_right"].shape == (10242,)
+    tokens = np.load(out / "token_importance.npz")
+    n_windows = methods["n_windows"]
+    assert tokens[f"encoder/received/layer-{methods['layers'][-1]}"].shape == (n_windows, 4192 // methods["patch_size"])
+
+    tables = pd.read_csv(out / "roi_tables.csv")
+    assert set(tables["atlas"]) == {"HCP-MMP1.0", "Yeo 7", "Yeo 17", "Cole-Anticevic networks"}
+    assert set(tables["map"]) == {f"{s}/layer-{methods['layers'][-1]}/received/all" for s in ("pretrain", "encoder")}
+    mmp = tables[(tables["atlas"] == "HCP-MMP1.0") & tables["map"].str.startswith("encoder/")]
+    assert set(mmp["region"]) == {f"{h}_{a}" for a in ("V1", "V2", "V3", "V4") for h in "LR"}
+
+
+def test_out_puts_the_html_elsewhere_and_bad_settings_write_nothing(invoke, trained, tmp_path):
+    elsewhere = tmp_path / "reports" / "attn.html"
+    result = invoke(["attention-report", "--subject", "01", "--name", "attn", "--derivatives", trained,
+                     "--split", "train", "--out", elsewhere, *FAST, "--set", "interpretation.categories=none"])
+    assert result.exit_code == 0, result.stderr
+    assert elsewhere.is_file()
+    folder = trained / "sub-01/models/attn/attention-train"
+    assert (folder / "maps.npz").is_file() and not (folder / "report.html").exists()
+
+    bad = invoke(["attention-report", "--subject", "01", "--name", "attn", "--derivatives", trained,
+                  "--set", "sampling.guidance_scale=2"])
+    assert bad.exit_code == 1 and "interpretation.* settings only" in bad.stderr
+    bad = invoke(["attention-report", "--subject", "01", "--name", "attn", "--derivatives", trained,
+                  "--set", "interpretation.measure=gradients"])
+    assert bad.exit_code == 1 and "interpretation.measure" in bad.stderr
+    missing = invoke(["attention-report", "--subject", "01", "--name", "nothing", "--derivatives", trained])
+    assert missing.exit_code == 1 and "holds no trained encoder" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_an_encoder_from_another_store_is_refused_before_anything_is_written(invoke, trained):
+    from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
+
+    root = trained / "sub-01/models/attn"
+    other = trained / "sub-01/models/other"
+    shutil.copytree(root / "encoder", other / "encoder")
+    shutil.copy(root / "config.yaml", other / "config.yaml")
+    encoder = FMRIEncoder.from_pretrained(other / "encoder/model")
+    FMRIEncoder.from_config(dict(encoder.config, num_voxels=4000)).save_pretrained(other / "encoder/model")
+    result = invoke(["attention-report", "--subject", "01", "--name", "other", "--derivatives", trained, *FAST])
+    assert result.exit_code == 1
+    assert "reads 4000 columns, the store has 4192" in result.stderr
+    assert not (other / "attention-test").exists()
