@@ -10,6 +10,15 @@ import numpy as np
 import pandas as pd
 
 
+#: Stages with an fMRI encoder, in training order (the order the report lists them in).
+STAGE_ORDER = ("pretrain", "encoder", "decoder-fmri")
+
+
+def stage_rank(stage):
+    """Sort key: training order, unknown stages last."""
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
+
+
 @dataclass
 class SurfaceMap:
     """One importance map, on every surface the report draws.

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .report_content import stage_rank
+
 #: Colour indices 0..254 span a map's range; this one marks an undefined (NaN) vertex.
 NAN_CODE = 255
 N_COLOURS = 255
@@ -241,14 +243,14 @@ def figure6_grid(maps, measure="received"):
     Returns
     -------
     stages : list of str
-        In the order the maps first list them.
+        In training order (pre-trained first), whatever the maps' order.
     layers : list of int
         Ascending.
     cells : dict
         ``(stage, layer) -> SurfaceMap`` for the cells that have one.
     """
     chosen = [m for m in maps if m.measure == measure and m.category is None]
-    stages = list(dict.fromkeys(m.stage for m in chosen))
+    stages = sorted(dict.fromkeys(m.stage for m in chosen), key=stage_rank)
     layers = sorted({int(m.layer) for m in chosen})
     return stages, layers, {(m.stage, int(m.layer)): m for m in chosen}
 

@@ -11,6 +11,21 @@ import tempfile
 from pathlib import Path
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path, folder=False):
+    """Give a temporary file or folder the mode a plain ``open``/``mkdir`` would have.
+
+    ``mkstemp`` and ``mkdtemp`` create them private (0600/0700); outputs meant to be shared
+    (a report, a store) should not stay so once renamed into place.
+    """
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
@@ -32,6 +47,8 @@ def atomic_path(path):
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():
+            _usual_mode(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -50,6 +67,7 @@ def atomic_dir(path):
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        _usual_mode(tmp, folder=True)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
