@@ -164,6 +164,31 @@ def _check(config, origins):
         raise NeurocineError(err.message, None if layer == "override" else source) from None
 
 
+def load_run_config(root, overrides, section, command):
+    """A trained run's ``config.yaml``, with overrides allowed in one after-training section only.
+
+    Parameters
+    ----------
+    root : Path
+        The run folder.
+    overrides : sequence of str
+        ``section.key=value`` strings.
+    section : str
+        The one section they may touch (``sampling``, ``evaluation``, ``interpretation``).
+    command : str
+        The command's name, for the message.
+
+    Raises
+    ------
+    NeurocineError
+        An override of another section (training settings are the run's), or a bad value.
+    """
+    bad = [o for o in overrides if not o.startswith(f"{section}.")]
+    if bad:
+        raise NeurocineError(f"{command} takes {section}.* settings only, not {', '.join(bad)}")
+    return load_config(path=Path(root) / "config.yaml", overrides=overrides)
+
+
 def config_to_yaml(config):
     """The config as YAML text (what every run writes next to its outputs)."""
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)

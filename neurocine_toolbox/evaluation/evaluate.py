@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..config import load_config
+from ..config import load_config, load_run_config
 from ..errors import NeurocineError
 from ..utils.atomic import atomic_dir, atomic_path, write_text_atomic
 from ..utils.hashing import sha256_array
@@ -307,10 +307,7 @@ def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=N
 
     subject = subject.removeprefix("sub-")
     root = find_run(derivatives_dir, subject, name)
-    bad = [o for o in overrides if not o.startswith("evaluation.")]
-    if bad:
-        raise NeurocineError(f"evaluate takes evaluation.* settings only, not {', '.join(bad)}")
-    config = load_config(path=root / "config.yaml", overrides=overrides)
+    config = load_run_config(root, overrides, "evaluation", "evaluate")
     metrics = _metrics(config, metrics)
     frames_path, frames = _decoded(root, split)
     train_store = store_path(derivatives_dir, subject, "train")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..config import load_config
+from ..config import load_run_config
 from ..data.dataset import window_starts, windows_at
 from ..data.store import open_store, store_path
 from ..errors import NeurocineError
@@ -147,10 +147,7 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
 
     subject = subject.removeprefix("sub-")
     root = find_encoder_run(derivatives_dir, subject, name)
-    bad = [o for o in overrides if not o.startswith("interpretation.")]
-    if bad:
-        raise NeurocineError(f"attention-report takes interpretation.* settings only, not {', '.join(bad)}")
-    config = load_config(path=root / "config.yaml", overrides=overrides)
+    config = load_run_config(root, overrides, "interpretation", "attention-report")
     section = dict(config["interpretation"])
     split = split or section["split"]
     section["split"] = split

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .._version import __version__
-from ..config import load_config
+from ..config import load_run_config
 from ..data.clips import clip_frame_indices, frames_to_tensor, mean_training_window, tensor_to_frames
 from ..data.dataset import window_starts, windows_at
 from ..data.store import open_store, store_path
@@ -161,10 +161,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
 
     subject = subject.removeprefix("sub-")
     root = find_run(derivatives_dir, subject, name)
-    bad = [o for o in overrides if not o.startswith("sampling.")]
-    if bad:
-        raise NeurocineError(f"decode takes sampling.* settings only, not {', '.join(bad)}")
-    config = load_config(path=root / "config.yaml", overrides=overrides)
+    config = load_run_config(root, overrides, "sampling", "decode")
     # The training store gives the guidance negative (the test store only with test_mean).
     needed = {"train", split} | ({"test"} if config["sampling"]["negative"] == "test_mean" else set())
     stores = {s: store_path(derivatives_dir, subject, s) for s in sorted(needed)}
