@@ -10,7 +10,6 @@ measure at every layer; ROI tables of each stage's headline map (last layer) for
 import logging
 from dataclasses import dataclass
 
-
 from .attention_extraction import MEASURES, resolve_layers, token_importance
 from .report_content import RoiTable, SurfaceMap
 from .roi_summary import ATLASES, roi_table, spin_samples
