@@ -9,7 +9,8 @@ SMALL = {"n_train_segments": 2, "train_segment_seconds": 16, "n_test_segments": 
 QUICK = ("pretrain.steps=3", "pretrain.batch_size=4", "contrastive.steps=3", "contrastive.batch_size=4",
          "decoder.pretrained=tiny-sd-random", "vae.steps=2", "vae.batch_size=4", "decoder_text.steps=2",
          "decoder_text.batch_size=2", "decoder_fmri.steps=2", "decoder_fmri.batch_size=2",
-         "sampling.num_inference_steps=2", "sampling.batch_size=8", "evaluation.n_boot=200")
+         "sampling.num_inference_steps=2", "sampling.batch_size=8", "evaluation.n_boot=200",
+         "interpretation.n_spins=20", "interpretation.n_permutations=50")
 
 
 def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):
@@ -18,7 +19,7 @@ def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):
     out = tmp_path / "demo-output"
     first = invoke(["demo", out])
     assert first.exit_code == 0, first.stderr
-    for step in ("simulate:", "prep:", "embed:", "fit:", "decode:", "evaluate:"):
+    for step in ("simulate:", "prep:", "embed:", "fit:", "decode:", "evaluate:", "attention-report:"):
         assert step in first.stdout
     assert "SSIM to own truth" in first.stdout
     assert "held-out retrieval (test split):" in first.stdout and "chance" in first.stdout
@@ -33,6 +34,12 @@ def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):
     assert all(ssim["baselines"][b] is not None for b in ("shuffled", "mean_clip", "ridge"))
     assert "| clip_nway | peers | 50-way top-1 |" in first.stdout and "− mean clip" in first.stdout
     assert json.loads((models / "provenance.json").read_text())["command"] == "neurocine demo"
+    # The attention report of every stage; the output ends with the table, then the report's path.
+    report = models / "attention-test/report.html"
+    assert report.is_file() and "against the simulation's truth" in first.stdout
+    assert first.stdout.rstrip().splitlines()[-1] == f"attention report (open in a browser): {report}"
+    stages = json.loads((models / "attention-test/report.json").read_text())["methods"]["stages"]
+    assert stages == ["pretrain", "encoder", "decoder-fmri"]
 
     second = invoke(["--quiet", "demo", out])
     assert second.exit_code == 0, second.stderr

@@ -2,8 +2,8 @@
 
 For each stage's encoder: token importance per window (:mod:`.attention_extraction`), averaged
 over the windows, spread over voxels and grayordinates (:mod:`.voxel_projection`), carried to
-fs_LR 32k and fsaverage5; for the last stage, category-minus-rest contrasts of the headline
-measure at every layer; ROI tables of each stage's headline map (last layer) for every atlas
+fs_LR 32k and fsaverage5; category-minus-rest contrasts of the headline measure at every stage
+and layer; ROI tables of each stage's headline map (last layer) for every atlas
 (:mod:`.roi_summary`).
 """
 
@@ -99,13 +99,12 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
             maps.append(surface_map)
             if measure == headline and layer == layers[-1]:
                 heads[stage] = surface_map
-        if stage == stages[-1]:  # category contrasts: the trained model's view
-            for name, (inside, rest) in categories.items():
-                for layer in layers:
-                    values = importance[(headline, layer)]
-                    contrast = values[inside].mean(axis=0) - values[rest].mean(axis=0)
-                    maps.append(_surface_map(stage, layer, headline, name, int(inside.sum()), contrast,
-                                             shares, voxel_grayordinates))
+        for name, (inside, rest) in categories.items():  # at every stage: when does selectivity appear?
+            for layer in layers:
+                values = importance[(headline, layer)]
+                contrast = values[inside].mean(axis=0) - values[rest].mean(axis=0)
+                maps.append(_surface_map(stage, layer, headline, name, int(inside.sum()), contrast,
+                                         shares, voxel_grayordinates))
 
     spins = spin_samples(int(section["n_spins"]), seed) if section["n_spins"] else None
     tables = []

@@ -91,7 +91,7 @@ def _checkpoint_record(folder):
 def methods_text(section, layers, depth, n_windows, split, stages, categories_kind, category_names):
     """The methods paragraph: every step and parameter, in words."""
     cats = (f"Windows were grouped by {'simulated class' if categories_kind == 'class' else 'caption keyword'} "
-            f"({', '.join(category_names)}); for each, the last stage's {section['measure']} map of the "
+            f"({', '.join(category_names)}); for each, at every stage and layer, the {section['measure']} map of the "
             "category's windows minus that of the windows outside it (a window counts only when all of its "
             "TRs share the category)." if category_names else "No category contrasts were made.")
     spin = (f"p_spin from {section['n_spins']} rotations of the cortical map on the fs_LR sphere "
