@@ -107,7 +107,8 @@ def synthetic_content(categories=("faces", "vehicles"), title="Attention report 
         category_names=list(categories),
         notes=["Synthetic maps: Gaussian blobs on posterior cortex, not a model's attention."],
         truth=pd.DataFrame({"truth": ["stimulus_driven", "gain_class"], "n_parcels": [24, 24],
-                            "spearman_rho": [0.41, -0.12], "p": [0.046, 0.58]}),
+                            "spearman_rho": [0.41, -0.12], "p": [0.046, 0.58], "p_spin": [0.03, 0.7],
+                            "n_spins": [180, 176]}),
     )
 
 

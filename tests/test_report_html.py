@@ -151,7 +151,7 @@ def test_methods_provenance_and_notes_are_rendered(page, attention_report):
     # The truth section: every correlation, signed, with its p-value.
     assert "Against the simulation's truth" in text
     assert "<td>stimulus_driven</td><td class=\"num\">24</td><td class=\"num\">+0.410</td>" in text
-    assert "<td class=\"num\">-0.120</td><td class=\"num\">0.58</td>" in text
+    assert "<td class=\"num\">-0.120</td><td class=\"num\">0.58</td><td class=\"num\">0.7</td>" in text
 
 
 def test_roi_section_prints_every_row_and_marks_spin_hits():

@@ -89,6 +89,10 @@ def test_only_regions_with_selected_voxels_are_listed_and_subcortex_has_no_spin_
     assert np.isnan(table.loc["thalamus_left", "p_spin"]) and table.loc["thalamus_left", "rank"] == 1
     without = roi_table(values, "HCP-MMP1.0", None, n_permutations=0)
     assert without["p_spin"].isna().all() and without["p_permutation"].isna().all()
+    # Regions with too few selected voxels are listed, untested.
+    few = roi_table(values, "HCP-MMP1.0", spins, n_permutations=50, min_voxels=30).set_index("region")
+    assert np.isnan(few.loc["thalamus_left", "p_permutation"]) and few.loc["thalamus_left", "n_voxels"] == 20
+    assert np.isfinite(few.loc["R_V1", "p_permutation"])
 
 
 def test_atlases_carry_their_published_names():

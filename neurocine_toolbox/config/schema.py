@@ -249,6 +249,7 @@ class Interpretation(_Section):
     min_windows: Count
     n_spins: WholeNonNegative
     n_permutations: WholeNonNegative
+    min_voxels: Count
     batch_size: Count
 
 

@@ -61,7 +61,7 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
         The store's grayordinate of each column (−1: padding).
     section : dict
         The config's ``interpretation`` section (``layers``, ``measure``, ``batch_size``,
-        ``n_spins``, ``n_permutations``).
+        ``n_spins``, ``n_permutations``, ``min_voxels``).
     categories : dict, optional
         ``{name: (in bool [N], rest bool [N])}`` (:func:`.window_categories.window_categories`).
     seed : int
@@ -110,7 +110,8 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
     tables = []
     for stage in reversed(stages):
         for atlas_name in ATLASES:
-            table = roi_table(heads[stage].grayordinates, atlas_name, spins, int(section["n_permutations"]), seed)
+            table = roi_table(heads[stage].grayordinates, atlas_name, spins, int(section["n_permutations"]), seed,
+                              int(section["min_voxels"]))
             tables.append(RoiTable(atlas_name, heads[stage].key, table))
     headline_map = heads[stages[-1]]
     maps = [headline_map] + [m for m in maps if m is not headline_map]

@@ -33,6 +33,7 @@ from ..utils.json_values import json_default
 from ..utils.progress import progress_bar
 from .attention_analysis import analyse
 from .report_content import ReportContent
+from .roi_summary import spin_samples
 from .simulation_truth import truth_correlations, truth_path
 from .window_categories import window_categories
 
@@ -182,8 +183,9 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
     truth_file = truth_path(derivatives_dir, subject)
     if truth_file.is_file():
         headline_mmp = next(t for t in result.roi_tables if t.atlas == "HCP-MMP1.0")
+        spins = spin_samples(int(section["n_spins"]), int(config["seed"])) if section["n_spins"] else None
         with np.load(truth_file) as stored:
-            truth = truth_correlations(headline_mmp.table, stored, np.isfinite(result.maps[0].grayordinates))
+            truth = truth_correlations(headline_mmp.table, stored, result.maps[0].grayordinates, spins)
 
     depth = len(next(iter(encoders.values())).blocks)
     methods = dict(section, layers=result.layers, encoder_depth=depth, window=window, lag=lag,
@@ -245,7 +247,8 @@ def summary_lines(summary, top=5):
         lines.append(f"    {row.rank:>3}. {row.region:<24} {row.mean_importance:.3g}  "
                      f"p_spin {row.p_spin:.3f}  p_perm {row.p_permutation:.3f}  ({row.n_voxels} voxels)")
     if summary["truth"] is not None:
-        lines.append("  against the simulation's truth (Spearman across MMP parcels):")
+        lines.append("  against the simulation's truth (Spearman across MMP parcels; one-sided p, and by spins):")
         for row in summary["truth"].itertuples():
-            lines.append(f"    {row.truth:<18} rho {row.spearman_rho:+.3f}  p {row.p:.3g}  ({row.n_parcels} parcels)")
+            lines.append(f"    {row.truth:<18} rho {row.spearman_rho:+.3f}  p {row.p:.3g}  p_spin {row.p_spin:.3g}  "
+                         f"({row.n_parcels} parcels)")
     return lines

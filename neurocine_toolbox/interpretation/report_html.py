@@ -18,6 +18,7 @@ import jinja2
 import numpy as np
 
 from neurocine_toolbox.interpretation import surface_figures
+from neurocine_toolbox.interpretation.report_content import stage_rank
 from neurocine_toolbox.utils.atomic import atomic_path
 
 TEMPLATE = "report.html.j2"
@@ -27,7 +28,8 @@ PLOTLY_JS = ("_assets/js/plotly-gl3d-latest.min.js", "plotting/data/js/plotly-gl
 #: Columns of the ROI tables, in order, with how each value is printed.
 ROI_COLUMNS = {"region": str, "n_voxels": "{:d}", "mean_importance": "{:.4g}", "rank": "{:d}",
                "p_spin": "{:.3g}", "n_spins": "{:d}", "p_permutation": "{:.3g}", "q_spin": "{:.3g}"}
-TRUTH_COLUMNS = {"truth": str, "n_parcels": "{:d}", "spearman_rho": "{:+.3f}", "p": "{:.3g}"}
+TRUTH_COLUMNS = {"truth": str, "n_parcels": "{:d}", "spearman_rho": "{:+.3f}", "p": "{:.3g}", "p_spin": "{:.3g}",
+                 "n_spins": "{:d}"}
 
 
 def script_json(value):
@@ -135,7 +137,7 @@ def _environment():
 
 
 def _summary(content):
-    stages = list(dict.fromkeys(m.stage for m in content.maps))
+    stages = sorted(dict.fromkeys(m.stage for m in content.maps), key=stage_rank)
     return {
         "subject": content.subject, "run": content.run, "split": content.split,
         "n_maps": len(content.maps), "stages": stages,

@@ -17,7 +17,8 @@ value). Two one-sided p-values ask whether a region is more attended than chance
   structure; usually far smaller p-values, shown for comparison).
 
 p-values count the observed value among the null (``(1 + #null ≥ observed) / (1 + n)``);
-``q_spin`` is Benjamini–Hochberg over a table's regions.
+``q_spin`` is Benjamini–Hochberg over a table's tested regions. Regions with fewer than
+``min_voxels`` selected voxels are listed but not tested.
 """
 
 import functools
@@ -96,7 +97,7 @@ def spin_samples(n_spins, seed):
     return np.asarray(spins, np.int32)
 
 
-def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, seed=0):
+def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, seed=0, min_voxels=10):
     """Mean importance, rank and p-values of every region holding selected voxels.
 
     Parameters
@@ -110,6 +111,9 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
     n_permutations : int
         Shuffles of the selected voxels' values for ``p_permutation`` (0: none).
     seed : int
+    min_voxels : int
+        Regions with fewer selected voxels are listed, untested (their p-values NaN): the mean
+        of a voxel or two says little about a region.
 
     Returns
     -------
@@ -143,6 +147,8 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
         null = _region_means(_membership(labels[chosen], n_regions), shuffled)
         p_perm = _p_values(observed, null)[0]
 
+    too_few = n_voxels < min_voxels
+    p_spin[too_few], p_perm[too_few] = np.nan, np.nan
     keep = [r for r in range(1, n_regions + 1) if n_voxels[r] > 0 and r in names]
     table = pd.DataFrame({
         "region": [names[r] for r in keep],

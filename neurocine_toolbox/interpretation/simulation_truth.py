@@ -6,8 +6,11 @@ stimulus signal (``group``), and how much of it comes from each feature block (`
 colour, retinotopy, motion, class). Across the HCP-MMP1.0 parcels that hold selected voxels, the
 report's mean importance is rank-correlated (Spearman) with each parcel's share of
 stimulus-driven voxels and with its mean gain of each block, over the same selected voxels.
-The p-values are Spearman's, which treat parcels as independent (neighbouring parcels are not;
-read them as descriptive).
+
+Two p-values (one-sided, for a positive correlation): Spearman's own, which treats parcels as
+independent (neighbouring parcels are not), and a spin p: the importance map rotated on the fs_LR
+sphere (the report's rotations, :func:`~.roi_summary.spin_samples`), its parcel means recomputed
+and correlated with the same truth, over the parcels a rotation leaves with data.
 """
 
 from pathlib import Path
@@ -16,7 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .roi_summary import atlas
+from ..data.grayordinates import N_CORTEX
+from .roi_summary import _membership, _region_means, atlas
 
 
 def truth_path(derivatives_dir, subject):
@@ -48,27 +52,57 @@ def parcel_truth(truth, selected):
     return frame.groupby("parcel").mean()
 
 
-def truth_correlations(mmp_table, truth, selected):
+def _rotated_parcel_means(grayordinate_map, spins):
+    """Mean of each MMP parcel under every rotation: DataFrame ``[parcels, n_spins]`` (NaN if empty)."""
+    labels, names = atlas("HCP-MMP1.0")
+    rotated = np.asarray(grayordinate_map, np.float64)[:N_CORTEX][spins]
+    means = _region_means(_membership(labels[:N_CORTEX], int(labels.max())), rotated)
+    keys = sorted(names)
+    return pd.DataFrame(means[keys], index=[names[k] for k in keys])
+
+
+def _spearman(x, y):
+    """Spearman's rho and one-sided p (rho > 0); NaN when either does not vary."""
+    if pd.Series(x).nunique() < 2 or pd.Series(y).nunique() < 2:
+        return np.nan, np.nan
+    result = stats.spearmanr(x, y, alternative="greater")
+    return float(result.statistic), float(result.pvalue)
+
+
+def truth_correlations(mmp_table, truth, grayordinate_map, spins=None):
     """Spearman correlation across parcels between mean importance and each truth column.
 
     Parameters
     ----------
     mmp_table : pandas.DataFrame
-        An HCP-MMP1.0 :func:`~.roi_summary.roi_table`.
+        The HCP-MMP1.0 :func:`~.roi_summary.roi_table` of ``grayordinate_map``.
     truth : mapping
-    selected : bool ndarray ``[91282]``
+    grayordinate_map : ndarray ``[91282]``
+        The map the table summarises (NaN off the selected voxels).
+    spins : ndarray ``[59412, n_spins]``, optional
+        Rotations for ``p_spin`` (NaN without).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``truth``, ``n_parcels``, ``spearman_rho``, ``p``; ``rho`` is NaN where the truth
-        column does not vary across the parcels.
+        Columns ``truth``, ``n_parcels``, ``spearman_rho``, ``p`` (Spearman's, one-sided),
+        ``p_spin`` and ``n_spins`` (rotations counted); NaN where a column does not vary.
     """
-    per_parcel = parcel_truth(truth, selected)
+    per_parcel = parcel_truth(truth, np.isfinite(grayordinate_map))
     joined = mmp_table.set_index("region").join(per_parcel, how="inner")
+    rotated = _rotated_parcel_means(grayordinate_map, spins) if spins is not None else None
     rows = []
     for column in per_parcel.columns:
-        varies = joined[column].nunique() > 1 and joined["mean_importance"].nunique() > 1
-        rho, p = stats.spearmanr(joined["mean_importance"], joined[column]) if varies else (np.nan, np.nan)
-        rows.append({"truth": column, "n_parcels": len(joined), "spearman_rho": float(rho), "p": float(p)})
+        rho, p = _spearman(joined["mean_importance"], joined[column])
+        null = []
+        if rotated is not None and np.isfinite(rho):
+            for r in rotated.columns:
+                means = rotated.loc[joined.index, r]
+                kept = means.notna()
+                if kept.sum() >= 3:
+                    null.append(_spearman(means[kept], joined.loc[kept, column])[0])
+        null = np.asarray([v for v in null if np.isfinite(v)])
+        p_spin = (1.0 + (null >= rho).sum()) / (1.0 + len(null)) if len(null) else np.nan
+        rows.append({"truth": column, "n_parcels": len(joined), "spearman_rho": rho, "p": p,
+                     "p_spin": p_spin, "n_spins": len(null)})
     return pd.DataFrame(rows)
