@@ -106,3 +106,18 @@ def test_masked_autoencoder_and_augmentations_on_cuda():
     windows = torch.randn(4, 2, 32, device="cuda")
     assert spatial_mask(windows, 0.2, g).is_cuda and temporal_interpolate(windows, 0.5, g).is_cuda
     assert token_mask(4, 2, 8, 0.2, g, device="cuda").is_cuda
+
+
+def test_attention_on_cuda_matches_the_cpu():
+    """The attention report's token importance: the batch follows the encoder to the GPU."""
+    from neurocine_toolbox.interpretation.attention_extraction import token_importance
+    from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
+
+    torch.manual_seed(0)
+    encoder = FMRIEncoder(num_voxels=96, patch_size=16, embed_dim=32, depth=3, num_heads=4, window_size=2,
+                          out_tokens=4, out_dim=16, clip_dim=16).eval()
+    windows = np.random.default_rng(0).normal(size=(5, 2, 96)).astype(np.float32)
+    cpu = token_importance(encoder, windows, [1, 3], batch_size=2)
+    gpu = token_importance(encoder.to("cuda"), windows, [1, 3], batch_size=2)
+    for key in cpu:
+        np.testing.assert_allclose(gpu[key], cpu[key], atol=1e-4)

@@ -66,10 +66,16 @@ def find_encoder_run(derivatives_dir, subject, name=None):
     return root
 
 
-def load_stage_encoders(root, n_columns):
-    """``({stage: FMRIEncoder}, {stage: checkpoint folder}, [missing stages])`` of a run."""
+def load_stage_encoders(root, n_columns, device=None):
+    """``({stage: FMRIEncoder}, {stage: checkpoint folder}, [missing stages])`` of a run.
+
+    The encoders go to ``device`` (default: the GPU when there is one), in float32.
+    """
+    import torch
+
     from ..models.fmri_encoder import FMRIEncoder
 
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     encoders, folders, missing = {}, {}, []
     for stage, rel in STAGE_ENCODERS:
         folder = root / rel
@@ -80,7 +86,7 @@ def load_stage_encoders(root, n_columns):
         if encoder.config.num_voxels != n_columns:
             raise NeurocineError(f"the {stage} encoder reads {encoder.config.num_voxels} columns, the store has "
                                  f"{n_columns}; was it trained on another store?", folder)
-        encoders[stage], folders[stage] = encoder, folder
+        encoders[stage], folders[stage] = encoder.to(device), folder
     return encoders, folders, missing
 
 
