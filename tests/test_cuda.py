@@ -120,4 +120,4 @@ def test_attention_on_cuda_matches_the_cpu():
     cpu = token_importance(encoder, windows, [1, 3], batch_size=2)
     gpu = token_importance(encoder.to("cuda"), windows, [1, 3], batch_size=2)
     for key in cpu:
-        np.testing.assert_allclose(gpu[key], cpu[key], atol=1e-4)
+        np.testing.assert_allclose(gpu[key], cpu[key], atol=1e-3)  # cuDNN may run the patch conv in TF32
