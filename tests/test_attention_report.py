@@ -67,6 +67,14 @@ def test_out_puts_the_html_elsewhere_and_bad_settings_write_nothing(invoke, trai
     assert elsewhere.is_file()
     folder = trained / "sub-01/models/attn/attention-train"
     assert (folder / "maps.npz").is_file() and not (folder / "report.html").exists()
+    methods = json.loads((folder / "report.json").read_text())["methods"]
+    assert methods["n_windows"] == methods["n_windows_in_split"] > 4
+    fewer = invoke(["attention-report", "--subject", "01", "--name", "attn", "--derivatives", trained,
+                    "--split", "train", "--out", elsewhere, *FAST, "--set", "interpretation.max_windows=4"])
+    assert fewer.exit_code == 0, fewer.stderr
+    record = json.loads((folder / "report.json").read_text())
+    assert record["methods"]["n_windows"] == 4 and "4 evenly spaced of the" in record["methods_text"]
+    assert np.load(folder / "token_importance.npz")["encoder/received/layer-1"].shape[0] == 4
 
     bad = invoke(["attention-report", "--subject", "01", "--name", "attn", "--derivatives", trained,
                   "--set", "sampling.guidance_scale=2"])

@@ -250,6 +250,7 @@ class Interpretation(_Section):
     n_spins: WholeNonNegative
     n_permutations: WholeNonNegative
     min_voxels: Count
+    max_windows: WholeNonNegative
     batch_size: Count
 
 

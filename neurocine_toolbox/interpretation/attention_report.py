@@ -95,7 +95,7 @@ def _checkpoint_record(folder):
     return {"path": str(folder), "sha256": {w.name: sha256_file(w) for w in weights}}
 
 
-def methods_text(section, layers, depth, n_windows, split, stages, categories_kind, category_names):
+def methods_text(section, layers, depth, n_windows, n_all, split, stages, categories_kind, category_names):
     """The methods paragraph: every step and parameter, in words."""
     cats = (f"Windows were grouped by {'simulated class' if categories_kind == 'class' else 'caption keyword'} "
             f"({', '.join(category_names)}); for each, at every stage and layer, the {section['measure']} map of the "
@@ -107,8 +107,9 @@ def methods_text(section, layers, depth, n_windows, split, stages, categories_ki
             if section["n_spins"] else "no spin test (interpretation.n_spins is 0)")
     return (
         f"Self-attention weights of the fMRI encoder's spatial attention (layers {', '.join(map(str, layers))} "
-        f"of {depth}) were read from the encoder's own forward pass for all {n_windows} windows of the {split} "
-        f"split, at each trained stage ({', '.join(stages)}). Token importance: 'received' is the attention a "
+        f"of {depth}) were read from the encoder's own forward pass for "
+        f"{f'all {n_windows}' if n_windows == n_all else f'{n_windows} evenly spaced of the {n_all}'} windows of the "
+        f"{split} split, at each trained stage ({', '.join(stages)}). Token importance: 'received' is the attention a "
         "patch token receives, averaged over heads and over all queries; 'cls' the CLS token's attention to it; "
         "'rollout' the CLS row of attention rollout (head-averaged weights plus identity, rows renormalised, "
         "multiplied from layer 1). Each was averaged over the window's TRs and then over windows. Tokens were "
@@ -166,6 +167,10 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
         starts = window_starts(store.runs, store.tr_in_run, window, lag)
         if not len(starts):
             raise NeurocineError(f"has no window of {window} TRs in one run", path)
+        n_all = len(starts)
+        if section["max_windows"] and n_all > section["max_windows"]:
+            # Evenly spaced over the split (every run and movie keeps its share), for CPUs.
+            starts = starts[np.unique(np.linspace(0, n_all - 1, section["max_windows"]).round().astype(int))]
         windows = windows_at(store.fmri, starts, window, lag)
         voxel_grayordinates = np.asarray(store.voxel_grayordinates)
         captions = np.asarray(store.captions) if store.has_embeddings else None
@@ -195,7 +200,8 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
 
     depth = len(next(iter(encoders.values())).blocks)
     methods = dict(section, layers=result.layers, encoder_depth=depth, window=window, lag=lag,
-                   n_windows=len(windows), seed=int(config["seed"]), patch_size=encoders[next(iter(encoders))].config.patch_size,
+                   n_windows=len(windows), n_windows_in_split=n_all, seed=int(config["seed"]),
+                   patch_size=encoders[next(iter(encoders))].config.patch_size,
                    stages=list(encoders), categories=result.categories, category_kind=kind)
     provenance = {
         "command": command, "neurocine_version": __version__,
@@ -208,7 +214,7 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
     content = ReportContent(
         title=f"Where the encoder looks: sub-{subject}, run {root.name}", subject=subject, run=root.name,
         split=split, maps=result.maps, roi_tables=result.roi_tables, methods=methods,
-        methods_text=methods_text(section, result.layers, depth, len(windows), split, list(encoders), kind,
+        methods_text=methods_text(section, result.layers, depth, len(windows), n_all, split, list(encoders), kind,
                                   list(result.categories)),
         provenance=provenance, category_names=list(result.categories), notes=notes, truth=truth)
 
