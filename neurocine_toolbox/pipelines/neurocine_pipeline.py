@@ -87,6 +87,20 @@ class NeuroCinePipeline(DiffusionPipeline):
         latents = dependent_noise(shape, beta, generator, device=self._execution_device, dtype=torch.float32)
         return latents * self.scheduler.init_noise_sigma
 
+    def start_from(self, init_latents, strength, beta, generator):
+        """SDEdit's start (Meng et al. 2022): ``init_latents`` noised to the step ``strength`` of the way.
+
+        Returns the starting latents and the timesteps left to run: the last ``round(strength ·
+        steps)`` of the schedule (diffusers' img2img convention; 1 is pure noise, as without
+        ``init_latents``). The noise is the same dependent prior noise (eq. 7).
+        """
+        timesteps = self.scheduler.timesteps
+        n = min(len(timesteps), max(1, round(strength * len(timesteps))))
+        timesteps = timesteps[len(timesteps) - n:]
+        init = torch.as_tensor(init_latents, dtype=torch.float32, device=self._execution_device)
+        noise = dependent_noise(tuple(init.shape), beta, generator, device=self._execution_device, dtype=torch.float32)
+        return self.scheduler.add_noise(init, noise, timesteps[:1].repeat(len(init))), timesteps
+
     def decode_latents(self, latents, chunk=16):
         """Frames in [0, 1], float ``[N, F, 3, H, W]``."""
         frames = latents.shape[2]
@@ -97,7 +111,8 @@ class NeuroCinePipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def __call__(self, fmri_windows, num_inference_steps=200, guidance_scale=12.5, beta=0.25, generator=None,
-                 negative_fmri=None, num_frames=6, height=None, width=None, eta=0.0, output_type="np"):
+                 negative_fmri=None, num_frames=6, height=None, width=None, eta=0.0, output_type="np",
+                 init_latents=None, strength=1.0):
         """Decode one clip per fMRI window.
 
         Parameters
@@ -120,6 +135,12 @@ class NeuroCinePipeline(DiffusionPipeline):
         eta : float
             DDIM's η (0: deterministic).
         output_type : {"np", "pt"}
+        init_latents : array or Tensor ``[N, C, F, h, w]``, optional
+            Scaled VAE latents of a clip to start from (e.g. a blurry low-level reconstruction):
+            noised to ``strength`` and denoised from there (SDEdit).
+        strength : float
+            In (0, 1]: how far into the noise ``init_latents`` go (1: pure noise, they are
+            ignored). Without ``init_latents`` it must be 1.
 
         Returns
         -------
@@ -130,13 +151,26 @@ class NeuroCinePipeline(DiffusionPipeline):
         windows, negative = self.check_inputs(fmri_windows, negative_fmri, num_frames, height, width)
         do_guidance = guidance_scale > 1.0
         states = self.encode_fmri(windows, negative, do_guidance)
-        latents = self.prepare_latents(len(windows), num_frames, height, width, beta, generator)
+        if not 0 < strength <= 1:
+            raise ValueError(f"strength must be in (0, 1], not {strength}")
         self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
+        timesteps = self.scheduler.timesteps
+        if init_latents is None and strength != 1:
+            raise ValueError("strength below 1 needs init_latents to start from")
+        if init_latents is not None:
+            expected = (len(windows), self.unet.in_channels, num_frames, height // self.vae_scale_factor,
+                        width // self.vae_scale_factor)
+            if tuple(init_latents.shape) != expected:
+                raise ValueError(f"init_latents must be {list(expected)}, not {list(init_latents.shape)}")
+        if init_latents is None or strength == 1:  # pure noise: the init latents play no part
+            latents = self.prepare_latents(len(windows), num_frames, height, width, beta, generator)
+        else:
+            latents, timesteps = self.start_from(init_latents, strength, beta, generator)
         accepted = self.scheduler.step.__code__.co_varnames
         extra = {"eta": eta} if "eta" in accepted else {}
         if "generator" in accepted:  # DDIM with η > 0 draws noise at each step: from the clips' own generators
             extra["generator"] = generator
-        for t in self.progress_bar(self.scheduler.timesteps):
+        for t in self.progress_bar(timesteps):
             model_input = torch.cat([latents] * 2) if do_guidance else latents
             model_input = self.scheduler.scale_model_input(model_input, t).to(self.unet.dtype)
             noise = self.unet(model_input, t, states).sample.float()
