@@ -1,0 +1,118 @@
+"""Explore issue 11's low-level pathway on a trained run: SDEdit from ridge-reconstructed latents.
+
+For a run that ``neurocine decode`` has decoded (``decoded-test/frames.npz``), a ridge regression
+from the training windows' fMRI to their clips' VAE latents (the evaluation's
+``RidgeLatentBaseline``: alpha by cross-validation over runs, training split only) predicts each
+test window's latents; the run's pipeline then denoises from them, noised to each ``--strength``
+(SDEdit; 1 is the plain decode), with decode's own settings, seeds and guidance negative (the mean
+training window). Every variant, the ridge clip itself and the mean training clip are scored by
+SSIM (MinD-Video protocol) against the truth, with block-bootstrap intervals and paired
+differences to the plain decode.
+
+Usage::
+
+    python benchmarks/sdedit_from_ridge.py demo-output/bids/derivatives/neurocine --name tiny \\
+        --strength 1 0.8 0.6 0.4 --json sdedit.json
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("derivatives")
+    parser.add_argument("--subject", default="01")
+    parser.add_argument("--name", default="tiny")
+    parser.add_argument("--strength", type=float, nargs="+", default=[1.0, 0.8, 0.6, 0.4])
+    parser.add_argument("--json")
+    args = parser.parse_args()
+
+    from neurocine_toolbox.config import load_config
+    from neurocine_toolbox.data.clips import mean_training_window, tensor_to_frames
+    from neurocine_toolbox.data.dataset import window_starts, windows_at
+    from neurocine_toolbox.data.store import open_store, store_path
+    from neurocine_toolbox.evaluation.baselines import RidgeLatentBaseline
+    from neurocine_toolbox.evaluation.evaluate import mean_clip
+    from neurocine_toolbox.evaluation.pixel_metrics import ssim_per_frame
+    from neurocine_toolbox.evaluation.time_series_statistics import paired_difference, summarise
+    from neurocine_toolbox.pipelines import NeuroCinePipeline
+    from neurocine_toolbox.training.decoder_stages import _vae_for, cached_latents
+    from neurocine_toolbox.training.loop import step_seed
+
+    derivatives = Path(args.derivatives)
+    root = derivatives / f"sub-{args.subject}" / "models" / args.name
+    config = load_config(path=root / "config.yaml")
+    decoded = np.load(root / "decoded-test" / "frames.npz")
+    rows, runs, truth = decoded["rows"], decoded["runs"], decoded["truth"]
+    window, lag = config["data"]["window"], config["data"]["lag"]
+    decoder, sampling = config["decoder"], config["sampling"]
+    train_store, test_store = store_path(derivatives, args.subject, "train"), store_path(derivatives, args.subject, "test")
+
+    pipeline = NeuroCinePipeline.from_pretrained(root / "decoder-fmri" / "model")
+    pipeline.set_progress_bar_config(disable=True)
+    vae = pipeline.vae
+    start = time.perf_counter()
+    latents = cached_latents(root, vae, _vae_for(config, root)[1], train_store, config, progress=False)
+    with open_store(train_store) as store:
+        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        fmri = windows_at(store.fmri, starts, window, lag)
+        targets = latents[np.asarray(store.frame_rows)[starts]].float().numpy()
+        groups = store.runs[starts]
+    ridge = RidgeLatentBaseline().fit(fmri, targets, groups)
+    with open_store(test_store) as store:
+        test = windows_at(store.fmri, rows, window, lag)
+    init = torch.from_numpy(ridge.predict(test))  # scaled latents [N, C, F, h, w]
+    ridge_s = time.perf_counter() - start
+    with torch.no_grad():
+        ridge_clips = np.stack([tensor_to_frames(vae.decode(item.transpose(0, 1) / vae.config.scaling_factor).sample)
+                                for item in init])
+    negative = mean_training_window(train_store, window, lag)
+
+    seed = int(config["seed"])
+    variants, timings = {}, {}
+    for strength in args.strength:
+        start = time.perf_counter()
+        clips = []
+        for i in range(0, len(test), int(sampling["batch_size"])):
+            index = list(range(i, min(i + int(sampling["batch_size"]), len(test))))
+            generators = [torch.Generator().manual_seed(step_seed(seed, j, 6)) for j in index]
+            clips.append(pipeline(test[index], num_inference_steps=int(sampling["num_inference_steps"]),
+                                  guidance_scale=float(sampling["guidance_scale"]), beta=float(decoder["beta"]),
+                                  generator=generators, negative_fmri=negative, num_frames=int(decoder["frames"]),
+                                  height=int(decoder["resolution"]), width=int(decoder["resolution"]),
+                                  eta=float(sampling["eta"]), init_latents=init[index], strength=strength).frames)
+        variants[f"sdedit {strength:g}" if strength < 1 else "plain decode"] = np.concatenate(clips)
+        timings[strength] = time.perf_counter() - start
+    baseline_clip = mean_clip(config, train_store, root / "decoded-test" / "baselines" / "mean_clip.npz")
+    variants["ridge clip"] = ridge_clips
+    variants["mean training clip"] = np.broadcast_to(baseline_clip, truth.shape)
+
+    scores = {name: ssim_per_frame(np.ascontiguousarray(clips), truth, "mindvideo-rgb").mean(axis=1)
+              for name, clips in variants.items()}
+    plain = scores.get("plain decode")
+    result = {"ridge_alpha": float(ridge.alpha_), "ridge_fit_s": ridge_s,
+              "decode_s": {str(k): v for k, v in timings.items()}, "n_clips": int(len(rows)), "rows": {}}
+    print(f"{len(rows)} test clips; SSIM (mindvideo-rgb) against the truth, 95 % block-bootstrap interval")
+    for name, values in scores.items():
+        summary = summarise(values, runs, seed=seed)
+        row = {"ssim": summary["estimate"], "interval": summary["ci95"]}
+        line = f"  {name:<20} {summary['estimate']:.3f} [{summary['ci95'][0]:.3f}, {summary['ci95'][1]:.3f}]"
+        if plain is not None and name != "plain decode":
+            diff = paired_difference(values, plain, runs, seed=seed)
+            row["minus_plain"] = {"mean": diff["estimate"], "interval": diff["ci95"], "p": diff["p_value"]}
+            line += (f"   − plain {diff['estimate']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]"
+                     f" p={diff['p_value']:.3g}")
+        print(line)
+        result["rows"][name] = row
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
