@@ -1,5 +1,8 @@
 """Explore issue 11's low-level pathway on a trained run: SDEdit from ridge-reconstructed latents.
 
+(``--start mean`` starts every window from the mean training clip's latents instead: how much of
+the gain is the start being an average scene rather than the fMRI's?)
+
 For a run that ``neurocine decode`` has decoded (``decoded-test/frames.npz``), a ridge regression
 from the training windows' fMRI to their clips' VAE latents (the evaluation's
 ``RidgeLatentBaseline``: alpha by cross-validation over runs, training split only) predicts each
@@ -30,11 +33,14 @@ def main():
     parser.add_argument("--subject", default="01")
     parser.add_argument("--name", default="tiny")
     parser.add_argument("--strength", type=float, nargs="+", default=[1.0, 0.8, 0.6, 0.4])
+    parser.add_argument("--start", choices=["ridge", "mean"], default="ridge",
+                        help="start from the ridge-predicted latents, or from the mean training clip's")
+    parser.add_argument("--guidance", type=float, help="guidance scale (default: the run's sampling.guidance_scale)")
     parser.add_argument("--json")
     args = parser.parse_args()
 
     from neurocine_toolbox.config import load_config
-    from neurocine_toolbox.data.clips import mean_training_window, tensor_to_frames
+    from neurocine_toolbox.data.clips import frames_to_tensor, mean_training_window, tensor_to_frames
     from neurocine_toolbox.data.dataset import window_starts, windows_at
     from neurocine_toolbox.data.store import open_store, store_path
     from neurocine_toolbox.evaluation.baselines import RidgeLatentBaseline
@@ -73,6 +79,13 @@ def main():
         ridge_clips = np.stack([tensor_to_frames(vae.decode(item.transpose(0, 1) / vae.config.scaling_factor).sample)
                                 for item in init])
     negative = mean_training_window(train_store, window, lag)
+    baseline_clip = mean_clip(config, train_store, root / "decoded-test" / "baselines" / "mean_clip.npz")
+    if args.start == "mean":  # the mean training clip's latents, the same for every window
+        with torch.no_grad():
+            frames = frames_to_tensor(baseline_clip, int(decoder["resolution"]))
+            mean_latents = vae.encode(frames).latent_dist.mean * vae.config.scaling_factor  # [F, C, h, w]
+        init = mean_latents.transpose(0, 1)[None].expand(len(test), -1, -1, -1, -1).contiguous()
+    guidance = float(args.guidance if args.guidance is not None else sampling["guidance_scale"])
 
     seed = int(config["seed"])
     variants, timings = {}, {}
@@ -83,20 +96,28 @@ def main():
             index = list(range(i, min(i + int(sampling["batch_size"]), len(test))))
             generators = [torch.Generator().manual_seed(step_seed(seed, j, 6)) for j in index]
             clips.append(pipeline(test[index], num_inference_steps=int(sampling["num_inference_steps"]),
-                                  guidance_scale=float(sampling["guidance_scale"]), beta=float(decoder["beta"]),
+                                  guidance_scale=guidance, beta=float(decoder["beta"]),
                                   generator=generators, negative_fmri=negative, num_frames=int(decoder["frames"]),
                                   height=int(decoder["resolution"]), width=int(decoder["resolution"]),
                                   eta=float(sampling["eta"]), init_latents=init[index], strength=strength).frames)
-        variants[f"sdedit {strength:g}" if strength < 1 else "plain decode"] = np.concatenate(clips)
+        variants[f"{args.start} {strength:g}" if strength < 1 else "plain decode"] = np.concatenate(clips)
         timings[strength] = time.perf_counter() - start
-    baseline_clip = mean_clip(config, train_store, root / "decoded-test" / "baselines" / "mean_clip.npz")
     variants["ridge clip"] = ridge_clips
+
+    def through_vae(clips):
+        """Encode and decode with the run's VAE: what any latent-space method can reach at best."""
+        with torch.no_grad():
+            return np.stack([tensor_to_frames(vae.decode(vae.encode(frames_to_tensor(c, int(decoder["resolution"])))
+                                                         .latent_dist.mean).sample) for c in clips])
+
+    variants["truth through the VAE"] = through_vae(truth)
+    variants["mean clip through the VAE"] = np.broadcast_to(through_vae(baseline_clip[None]), truth.shape)
     variants["mean training clip"] = np.broadcast_to(baseline_clip, truth.shape)
 
     scores = {name: ssim_per_frame(np.ascontiguousarray(clips), truth, "mindvideo-rgb").mean(axis=1)
               for name, clips in variants.items()}
     plain = scores.get("plain decode")
-    result = {"ridge_alpha": float(ridge.alpha_), "ridge_fit_s": ridge_s,
+    result = {"start": args.start, "guidance_scale": guidance, "ridge_alpha": float(ridge.alpha_), "ridge_fit_s": ridge_s,
               "decode_s": {str(k): v for k, v in timings.items()}, "n_clips": int(len(rows)), "rows": {}}
     print(f"{len(rows)} test clips; SSIM (mindvideo-rgb) against the truth, 95 % block-bootstrap interval")
     for name, values in scores.items():
