@@ -4,8 +4,8 @@
 the gain is the start being an average scene rather than the fMRI's?)
 
 For a run that ``neurocine decode`` has decoded (``decoded-test/frames.npz``), a ridge regression
-from the training windows' fMRI to their clips' VAE latents (the evaluation's
-``RidgeLatentBaseline``: alpha by cross-validation over runs, training split only) predicts each
+from the training windows' fMRI to their clips' VAE latents (the evaluation's ridge baseline,
+``evaluate.ridge_latents``: alpha by cross-validation over runs, training split only) predicts each
 test window's latents; the run's pipeline then denoises from them, noised to each ``--strength``
 (SDEdit; 1 is the plain decode), with decode's own settings, seeds and guidance negative (the mean
 training window). Every variant, the ridge clip itself and the mean training clip are scored by
@@ -41,14 +41,12 @@ def main():
 
     from neurocine_toolbox.config import load_config
     from neurocine_toolbox.data.clips import frames_to_tensor, mean_training_window, tensor_to_frames
-    from neurocine_toolbox.data.dataset import window_starts, windows_at
+    from neurocine_toolbox.data.dataset import windows_at
     from neurocine_toolbox.data.store import open_store, store_path
-    from neurocine_toolbox.evaluation.baselines import RidgeLatentBaseline
-    from neurocine_toolbox.evaluation.evaluate import mean_clip
+    from neurocine_toolbox.evaluation.evaluate import latents_to_clips, mean_clip, ridge_latents
     from neurocine_toolbox.evaluation.pixel_metrics import ssim_per_frame
     from neurocine_toolbox.evaluation.time_series_statistics import paired_difference, summarise
     from neurocine_toolbox.pipelines import NeuroCinePipeline
-    from neurocine_toolbox.training.decoder_stages import _vae_for, cached_latents
     from neurocine_toolbox.training.loop import step_seed
 
     derivatives = Path(args.derivatives)
@@ -63,21 +61,12 @@ def main():
     pipeline = NeuroCinePipeline.from_pretrained(root / "decoder-fmri" / "model")
     pipeline.set_progress_bar_config(disable=True)
     vae = pipeline.vae
-    start = time.perf_counter()
-    latents = cached_latents(root, vae, _vae_for(config, root)[1], train_store, config, progress=False)
-    with open_store(train_store) as store:
-        starts = window_starts(store.runs, store.tr_in_run, window, lag)
-        fmri = windows_at(store.fmri, starts, window, lag)
-        targets = latents[np.asarray(store.frame_rows)[starts]].float().numpy()
-        groups = store.runs[starts]
-    ridge = RidgeLatentBaseline().fit(fmri, targets, groups)
     with open_store(test_store) as store:
         test = windows_at(store.fmri, rows, window, lag)
-    init = torch.from_numpy(ridge.predict(test))  # scaled latents [N, C, F, h, w]
+    start = time.perf_counter()
+    init, _, ridge = ridge_latents(root, config, train_store, test_store, rows, progress=False)
     ridge_s = time.perf_counter() - start
-    with torch.no_grad():
-        ridge_clips = np.stack([tensor_to_frames(vae.decode(item.transpose(0, 1) / vae.config.scaling_factor).sample)
-                                for item in init])
+    ridge_clips = latents_to_clips(vae, init)
     negative = mean_training_window(train_store, window, lag)
     baseline_clip = mean_clip(config, train_store, root / "decoded-test" / "baselines" / "mean_clip.npz")
     if args.start == "mean":  # the mean training clip's latents, the same for every window
@@ -117,7 +106,7 @@ def main():
     scores = {name: ssim_per_frame(np.ascontiguousarray(clips), truth, "mindvideo-rgb").mean(axis=1)
               for name, clips in variants.items()}
     plain = scores.get("plain decode")
-    result = {"start": args.start, "guidance_scale": guidance, "ridge_alpha": float(ridge.alpha_), "ridge_fit_s": ridge_s,
+    result = {"start": args.start, "guidance_scale": guidance, "ridge_alpha": float(ridge["alpha"]), "ridge_fit_s": ridge_s,
               "decode_s": {str(k): v for k, v in timings.items()}, "n_clips": int(len(rows)), "rows": {}}
     print(f"{len(rows)} test clips; SSIM (mindvideo-rgb) against the truth, 95 % block-bootstrap interval")
     for name, values in scores.items():

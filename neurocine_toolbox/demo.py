@@ -60,44 +60,32 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
         report (:func:`~neurocine_toolbox.interpretation.attention_report.attention_report`).
     """
     bids = Path(out_dir) / "bids"
+    derivatives = bids / "derivatives" / "neurocine"
     timings = {}
+
+    def timed(step, function, *args, **kwargs):
+        start = time.perf_counter()
+        out = function(*args, **kwargs)
+        timings[step] = time.perf_counter() - start
+        return out
+
     if (bids / "dataset_description.json").is_file():
         log.info("demo: reusing the simulated dataset in %s", bids)
     elif bids.exists() and any(bids.iterdir()):
         raise NeurocineError("exists but holds no complete simulated dataset; remove it or pick another folder", bids)
     else:
-        start = time.perf_counter()
-        simulate_dataset(bids, seed=seed, progress=progress, **SIMULATION)
-        timings["simulate"] = time.perf_counter() - start
-    start = time.perf_counter()
-    stores = prep(bids, options=PREP, progress=progress)
-    timings["prep"] = time.perf_counter() - start
-
-    start = time.perf_counter()
+        timed("simulate", simulate_dataset, bids, seed=seed, progress=progress, **SIMULATION)
+    stores = timed("prep", prep, bids, options=PREP, progress=progress)
     config = load_config(PRESET, overrides=OVERRIDES)
     # The simulated dataset carries its true captions: the tiny BLIP's would mean nothing.
-    embed_stores(stores, dict(config["embedding"], captions="sidecar"), progress=progress, bids_dir=bids)
-    timings["embed"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    trained = fit(bids / "derivatives" / "neurocine", "01", preset=PRESET, overrides=OVERRIDES,
-                  progress=progress, command="neurocine demo")
-    timings["fit"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    decoded = decode_split(bids / "derivatives" / "neurocine", "01", name=trained["root"].name,
-                           progress=progress, command="neurocine demo")
-    timings["decode"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    evaluated = evaluate_run(bids / "derivatives" / "neurocine", "01", name=trained["root"].name, ridge=True,
-                             progress=progress, command="neurocine demo")
-    timings["evaluate"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    report = attention_report(bids / "derivatives" / "neurocine", "01", name=trained["root"].name,
-                              progress=progress, command="neurocine demo")
-    timings["attention-report"] = time.perf_counter() - start
+    timed("embed", embed_stores, stores, dict(config["embedding"], captions="sidecar"), progress=progress,
+          bids_dir=bids)
+    after = {"subject": "01", "progress": progress, "command": "neurocine demo"}
+    trained = timed("fit", fit, derivatives, preset=PRESET, overrides=OVERRIDES, **after)
+    name = trained["root"].name
+    decoded = timed("decode", decode_split, derivatives, name=name, **after)
+    evaluated = timed("evaluate", evaluate_run, derivatives, name=name, ridge=True, **after)
+    report = timed("attention-report", attention_report, derivatives, name=name, **after)
 
     summary = {"bids": bids, "stores": {}, "timings": timings, "models": trained["root"],
                "retrieval": trained["retrieval"], "decoded": decoded, "evaluation": evaluated,

@@ -219,38 +219,30 @@ def mean_clip(config, train_store, cache_path):
     return mean
 
 
-def ridge_clips(root, config, train_store, split_store, rows, cache_path, progress=True):
-    """Clips decoded by the run's VAE from ridge-predicted latents, trained once per run and cached.
+def ridge_latents(root, config, train_store, split_store, rows, progress=True):
+    """Latents of ``rows`` predicted by a ridge regression from the fMRI, and the VAE they belong to.
 
-    The ridge maps the training windows' fMRI to their clips' latents (the run's cached
-    ``latents-train.safetensors``, else encoded now); the cache holds the predicted clips of
-    ``rows`` and the chosen alpha, keyed by the stores, the VAE and the window and clip settings.
+    The ridge (:class:`~.baselines.RidgeLatentBaseline`, alpha by cross-validation over runs) maps
+    the training windows' fMRI to their clips' latents (the run's cached
+    ``latents-train.safetensors``, else encoded now); only the training split is fitted.
 
     Returns
     -------
-    clips : uint8 ``[N, F, R, R, 3]``
+    latents : Tensor ``[N, C, F, h, w]``
+        Scaled as the diffusion model reads them.
+    vae : AutoencoderKL
+        The run's VAE (eval mode).
     info : dict
-        ``alpha`` and the cross-validated R² of each alpha.
+        ``alpha``, the cross-validated R² of each alpha, ``n_train_windows``.
     """
     import torch
 
-    from ..data.clips import tensor_to_frames
     from ..data.dataset import window_starts, windows_at
     from ..data.store import open_store
     from ..training.decoder_stages import _vae_for, cached_latents
     from .baselines import RidgeLatentBaseline
 
-    data, decoder = config["data"], config["decoder"]
-    window, lag = int(data["window"]), int(data["lag"])
-    trained_vae = Path(root) / "vae" / "model"
-    key = {"train": _store_key(train_store), "split": _store_key(split_store), "window": window, "lag": lag,
-           "frames": int(decoder["frames"]), "resolution": int(decoder["resolution"]), "rows": [int(r) for r in rows],
-           "vae": [decoder["vae"], decoder["pretrained"],
-                   trained_vae.stat().st_mtime_ns if trained_vae.is_dir() else None]}
-    cached = _read_cache(cache_path, key)
-    if cached is not None:
-        log.info("ridge baseline: cached (%s)", cache_path)
-        return cached["clips"], json.loads(str(cached["info"]))
+    window, lag = int(config["data"]["window"]), int(config["data"]["lag"])
     vae, vae_name = _vae_for(config, root)
     vae.eval()
     latents = cached_latents(root, vae, vae_name, train_store, config, progress=progress)
@@ -264,14 +256,49 @@ def ridge_clips(root, config, train_store, split_store, rows, cache_path, progre
     model = RidgeLatentBaseline().fit(fmri, targets, groups)
     with open_store(split_store) as store:
         test = windows_at(store.fmri, rows, window, lag)
-    predicted = torch.from_numpy(model.predict(test))                    # [N, C, F, h, w]
+    info = {"alpha": model.alpha_, "cv_r2": model.cv_r2_, "n_train_windows": int(len(starts))}
+    return torch.from_numpy(model.predict(test)), vae, info
+
+
+def latents_to_clips(vae, latents):
+    """Decode scaled latents ``[N, C, F, h, w]`` with ``vae``: uint8 clips ``[N, F, H, W, 3]``."""
+    import torch
+
+    from ..data.clips import tensor_to_frames
+
     clips = []
     with torch.no_grad():
-        for item in predicted:
+        for item in latents:
             frames = item.transpose(0, 1).to(vae.dtype) / vae.config.scaling_factor  # [F, C, h, w]
             clips.append(tensor_to_frames(vae.decode(frames).sample))
-    clips = np.stack(clips)
-    info = {"alpha": model.alpha_, "cv_r2": model.cv_r2_, "n_train_windows": int(len(starts))}
+    return np.stack(clips)
+
+
+def ridge_clips(root, config, train_store, split_store, rows, cache_path, progress=True):
+    """Clips decoded by the run's VAE from ridge-predicted latents (:func:`ridge_latents`), cached.
+
+    The cache holds the predicted clips of ``rows`` and the chosen alpha, keyed by the stores,
+    the VAE and the window and clip settings.
+
+    Returns
+    -------
+    clips : uint8 ``[N, F, R, R, 3]``
+    info : dict
+        ``alpha`` and the cross-validated R² of each alpha.
+    """
+    data, decoder = config["data"], config["decoder"]
+    window, lag = int(data["window"]), int(data["lag"])
+    trained_vae = Path(root) / "vae" / "model"
+    key = {"train": _store_key(train_store), "split": _store_key(split_store), "window": window, "lag": lag,
+           "frames": int(decoder["frames"]), "resolution": int(decoder["resolution"]), "rows": [int(r) for r in rows],
+           "vae": [decoder["vae"], decoder["pretrained"],
+                   trained_vae.stat().st_mtime_ns if trained_vae.is_dir() else None]}
+    cached = _read_cache(cache_path, key)
+    if cached is not None:
+        log.info("ridge baseline: cached (%s)", cache_path)
+        return cached["clips"], json.loads(str(cached["info"]))
+    latents, vae, info = ridge_latents(root, config, train_store, split_store, rows, progress)
+    clips = latents_to_clips(vae, latents)
     _write_cache(cache_path, key, clips=clips, info=json.dumps(info))
     return clips, info
 

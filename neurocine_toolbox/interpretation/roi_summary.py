@@ -56,17 +56,17 @@ def atlas(name):
     return labels, names
 
 
-def _membership(labels, n_regions):
+def membership(labels, n_regions):
     """Sparse ``[n_regions + 1, len(labels)]`` indicator of each grayordinate's region."""
     n = len(labels)
     return sparse.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(n_regions + 1, n))
 
 
-def _region_means(membership, values):
+def region_means(members, values):
     """Means over each region's finite values; ``values`` ``[n, K]`` → ``[regions, K]`` (NaN if none)."""
     finite = np.isfinite(values)
-    sums = membership @ np.where(finite, values, 0.0)
-    counts = membership @ finite.astype(np.float64)
+    sums = members @ np.where(finite, values, 0.0)
+    counts = members @ finite.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
 
@@ -97,6 +97,16 @@ def spin_samples(n_spins, seed):
     return np.asarray(spins, np.int32)
 
 
+def rotated_region_means(grayordinate_map, labels, n_regions, spins):
+    """Each region's mean under every rotation of the cortical map: ``[n_regions + 1, n_spins]``.
+
+    NaN where a rotation leaves a region no value (rotated values that land on vertices without
+    data are left out of the means).
+    """
+    rotated = np.asarray(grayordinate_map, np.float64)[:N_CORTEX][spins]  # [59412, n_spins]
+    return region_means(membership(labels[:N_CORTEX], n_regions), rotated)
+
+
 def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, seed=0, min_voxels=10):
     """Mean importance, rank and p-values of every region holding selected voxels.
 
@@ -125,16 +135,14 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
     values = np.asarray(grayordinate_map, np.float64)
     labels, names = atlas(atlas_name)
     n_regions = int(labels.max())
-    membership = _membership(labels, n_regions)
-    observed = _region_means(membership, values[:, None])[:, 0]
+    observed = region_means(membership(labels, n_regions), values[:, None])[:, 0]
     selected = np.isfinite(values)
     n_voxels = np.bincount(labels[selected], minlength=n_regions + 1)
 
     p_spin = np.full(n_regions + 1, np.nan)
     n_spins = np.zeros(n_regions + 1, int)
     if spins is not None:
-        rotated = values[:N_CORTEX][spins]  # [59412, n_spins]
-        null = _region_means(_membership(labels[:N_CORTEX], n_regions), rotated)
+        null = rotated_region_means(values, labels, n_regions, spins)
         cortical = np.bincount(labels[:N_CORTEX][selected[:N_CORTEX]], minlength=n_regions + 1)
         p_spin, n_spins = _p_values(observed, null)
         p_spin = np.where(cortical > 0, p_spin, np.nan)
@@ -144,7 +152,7 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
         rng = np.random.default_rng(seed)
         chosen = np.flatnonzero(selected)
         shuffled = np.stack([rng.permutation(values[chosen]) for _ in range(n_permutations)], axis=1)
-        null = _region_means(_membership(labels[chosen], n_regions), shuffled)
+        null = region_means(membership(labels[chosen], n_regions), shuffled)
         p_perm = _p_values(observed, null)[0]
 
     too_few = n_voxels < min_voxels

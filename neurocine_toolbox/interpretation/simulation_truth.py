@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..data.grayordinates import N_CORTEX
-from .roi_summary import _membership, _region_means, atlas
+from .roi_summary import atlas, rotated_region_means
 
 
 def truth_path(derivatives_dir, subject):
@@ -55,8 +54,7 @@ def parcel_truth(truth, selected):
 def _rotated_parcel_means(grayordinate_map, spins):
     """Mean of each MMP parcel under every rotation: DataFrame ``[parcels, n_spins]`` (NaN if empty)."""
     labels, names = atlas("HCP-MMP1.0")
-    rotated = np.asarray(grayordinate_map, np.float64)[:N_CORTEX][spins]
-    means = _region_means(_membership(labels[:N_CORTEX], int(labels.max())), rotated)
+    means = rotated_region_means(grayordinate_map, labels, int(labels.max()), spins)
     keys = sorted(names)
     return pd.DataFrame(means[keys], index=[names[k] for k in keys])
 

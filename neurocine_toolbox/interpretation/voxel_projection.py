@@ -51,7 +51,7 @@ def tokens_to_columns(token_values, shares, n_columns):
 def columns_to_grayordinates(column_values, voxel_grayordinates):
     """Place column values ``[..., n_columns]`` at their grayordinates: ``[..., 91282]``, NaN elsewhere.
 
-    A grayordinate listed twice (never in a store) would keep the mean of its columns.
+    Padding columns (grayordinate −1) are dropped. A store lists each grayordinate once.
     """
     column_values = np.asarray(column_values, np.float64)
     index = np.asarray(voxel_grayordinates)
