@@ -52,6 +52,8 @@ def _roi_table(atlas, map_key, n_rows, rng):
         "region": [f"{atlas} region {i}" for i in range(n_rows)],
         "n_voxels": rng.integers(5, 400, n_rows),
         "mean_importance": importance,
+        "ci_low": importance - 0.05,
+        "ci_high": importance + 0.05,
         "rank": np.arange(1, n_rows + 1),
         "p_spin": p_spin,
         "n_spins": rng.integers(50, 1001, n_rows),
@@ -107,7 +109,8 @@ def synthetic_content(categories=("faces", "vehicles"), title="Attention report 
         category_names=list(categories),
         notes=["Synthetic maps: Gaussian blobs on posterior cortex, not a model's attention."],
         truth=pd.DataFrame({"truth": ["stimulus_driven", "gain_class"], "n_parcels": [24, 24],
-                            "spearman_rho": [0.41, -0.12], "p": [0.046, 0.58], "p_spin": [0.03, 0.7],
+                            "spearman_rho": [0.41, -0.12], "ci_low": [0.05, -0.4], "ci_high": [0.7, 0.2],
+                            "p": [0.046, 0.58], "p_spin": [0.03, 0.7],
                             "n_spins": [180, 176]}),
     )
 

@@ -101,7 +101,7 @@ def test_analyse_puts_the_attended_patch_on_the_cortex_and_contrasts_categories(
     active = [[1]] * 6 + [[3]] * 6
     inside = np.arange(12) < 6
     section = {"layers": ["last"], "measure": "received", "batch_size": 4, "n_spins": 0, "n_permutations": 50,
-               "min_voxels": 10}
+               "min_voxels": 10, "n_boot": 200}
     result = analyse({"encoder": known_encoder()}, windows_with(active), voxel_grayordinates, section,
                      categories={"first": (inside, ~inside)})
     headline = result.maps[0]

@@ -150,18 +150,20 @@ def test_methods_provenance_and_notes_are_rendered(page, attention_report):
     assert str(escape(content.notes[0])) in text and str(escape(content.methods_text)) in text
     # The truth section: every correlation, signed, with its p-value.
     assert "Against the simulation's truth" in text
-    assert "<td>stimulus_driven</td><td class=\"num\">24</td><td class=\"num\">+0.410</td>" in text
-    assert "<td class=\"num\">-0.120</td><td class=\"num\">0.58</td><td class=\"num\">0.7</td>" in text
+    assert ("<td>stimulus_driven</td><td class=\"num\">24</td><td class=\"num\">+0.410</td>"
+            "<td class=\"num\">+0.050</td><td class=\"num\">+0.700</td>") in text
+    assert "<td class=\"num\">+0.200</td><td class=\"num\">0.58</td><td class=\"num\">0.7</td>" in text
 
 
 def test_roi_section_prints_every_row_and_marks_spin_hits():
     table = pd.DataFrame({"region": ["V1", "V2", "<b>V3</b>"], "n_voxels": [10, 5, 2],
-                          "mean_importance": [0.5, 0.25, 0.125], "rank": [1, 2, 3],
+                          "mean_importance": [0.5, 0.25, 0.125], "ci_low": [0.4, 0.2, 0.1],
+                          "ci_high": [0.6, 0.3, 0.15], "rank": [1, 2, 3],
                           "p_spin": [0.01, 0.2, np.nan], "n_spins": [990, 1000, 0],
                           "p_permutation": [0.02, 0.3, 0.9], "q_spin": [0.03, 0.3, np.nan]})
     section = roi_section(RoiTable("Yeo 7", "encoder/layer-12/received/all", table))
-    assert section["rows"][0] == ["V1", "10", "0.5", "1", "0.01", "990", "0.02", "0.03"]
-    assert section["rows"][2][4] == "—" and section["rows"][2][0] == "<b>V3</b>"  # escaped by the template
+    assert section["rows"][0] == ["V1", "10", "0.5", "0.4", "0.6", "1", "0.01", "990", "0.02", "0.03"]
+    assert section["rows"][2][6] == "—" and section["rows"][2][0] == "<b>V3</b>"  # escaped by the template
     assert section["significant"] == [True, False, False]
     assert section["bars"].startswith("data:image/png;base64,")
     with pytest.raises(ValueError, match="lacks columns"):

@@ -41,8 +41,9 @@ def test_a_map_that_lights_one_parcel_ranks_it_first_with_small_p_values(spins):
     others = table.iloc[1:]
     assert (others["p_permutation"] > 0.01).mean() > 0.95  # no other parcel stands out
     assert others["p_spin"].median() > 0.2
-    assert set(table.columns) == {"region", "n_voxels", "mean_importance", "rank", "p_spin", "n_spins",
-                                  "p_permutation", "q_spin"}
+    assert set(table.columns) == {"region", "n_voxels", "mean_importance", "ci_low", "ci_high", "rank", "p_spin",
+                                  "n_spins", "p_permutation", "q_spin"}
+    assert table["ci_low"].isna().all()  # no per-window values given: no interval
     assert table["q_spin"].min() >= table["p_spin"].min()  # BH never lowers a p-value
 
 
@@ -104,3 +105,29 @@ def test_atlases_carry_their_published_names():
     assert {"Visual1", "Visual2", "Default", "Frontoparietal"} <= set(networks.values())
     with pytest.raises(ValueError, match="unknown atlas"):
         atlas("Glasser 2016")
+
+
+def test_mean_importance_gets_a_block_bootstrap_interval_over_windows():
+    """Per-window values: the interval holds the mean, is narrow where windows agree and wide where
+    they vary, and a region whose values all agree has a zero-width interval."""
+    from neurocine_toolbox.interpretation.roi_summary import window_region_means
+
+    labels = mmp_labels()
+    columns = np.concatenate([np.flatnonzero(labels == name)[:20] for name in ("L_V1", "L_V2", "L_V3")])
+    rng = np.random.default_rng(0)
+    n = 60
+    per_window = np.empty((n, len(columns)))
+    per_window[:, :20] = 1.0                                   # L_V1: the same in every window
+    per_window[:, 20:40] = 2.0 + 0.05 * rng.normal(size=(n, 1))  # L_V2: a little variation
+    per_window[:, 40:] = 2.0 + 1.0 * rng.normal(size=(n, 1))     # L_V3: much more
+    runs = np.repeat([0, 1, 2], n // 3)
+    means = window_region_means(per_window, columns, "HCP-MMP1.0")
+    values = np.full(N_GRAYORDINATES, np.nan)
+    values[columns] = per_window.mean(axis=0)
+    table = roi_table(values, "HCP-MMP1.0", None, n_permutations=0, min_voxels=1, window_means=means, runs=runs,
+                      n_boot=500).set_index("region")
+    assert table.loc["L_V1", "ci_low"] == table.loc["L_V1", "ci_high"] == pytest.approx(1.0)
+    for region in ("L_V2", "L_V3"):
+        assert table.loc[region, "ci_low"] < table.loc[region, "mean_importance"] < table.loc[region, "ci_high"]
+    width = table["ci_high"] - table["ci_low"]
+    assert width["L_V3"] > 5 * width["L_V2"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from neurocine_toolbox.data.grayordinates import N_GRAYORDINATES, mmp_labels
-from neurocine_toolbox.interpretation.roi_summary import roi_table, spin_samples
+from neurocine_toolbox.interpretation.roi_summary import roi_table, spin_samples, window_region_means
 from neurocine_toolbox.interpretation.simulation_truth import parcel_truth, truth_correlations
 
 AREAS = ("V1", "V2", "V3", "V4", "MT", "MST", "LO1", "LO2", "FFC", "PIT", "V3A", "V6", "V7", "V8")
@@ -40,7 +40,13 @@ def test_importance_that_follows_the_truth_correlates_and_noise_does_not(setting
     rng = np.random.default_rng(1)
     following = np.where(selected, rng.normal(0, 0.1, N_GRAYORDINATES) + driven, np.nan)
     table = roi_table(following, "HCP-MMP1.0", None, n_permutations=0)
-    result = truth_correlations(table, truth, following, spins).set_index("truth")
+    # Windows that each show the map plus noise: rho's interval comes from resampling them.
+    windows = following[selected][None] + rng.normal(0, 0.3, (40, selected.sum()))
+    means = window_region_means(windows, np.flatnonzero(selected), "HCP-MMP1.0")
+    result = truth_correlations(table, truth, following, spins, means, np.repeat([0, 1], 20), n_boot=200)
+    result = result.set_index("truth")
+    low, high = result.loc["stimulus_driven", ["ci_low", "ci_high"]]
+    assert low <= result.loc["stimulus_driven", "spearman_rho"] <= high and low > 0.5
     assert result.loc["stimulus_driven", "spearman_rho"] > 0.8
     assert result.loc["stimulus_driven", "p"] < 1e-4
     assert result.loc["stimulus_driven", "n_parcels"] == 2 * len(AREAS)

@@ -251,6 +251,7 @@ class Interpretation(_Section):
     n_permutations: WholeNonNegative
     min_voxels: Count
     max_windows: WholeNonNegative
+    n_boot: Count
     batch_size: Count
 
 

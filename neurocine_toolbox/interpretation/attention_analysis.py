@@ -10,9 +10,11 @@ and layer; ROI tables of each stage's headline map (last layer) for every atlas
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
 from .attention_extraction import MEASURES, resolve_layers, token_importance
 from .report_content import RoiTable, SurfaceMap
-from .roi_summary import ATLASES, roi_table, spin_samples
+from .roi_summary import ATLASES, roi_table, spin_samples, window_region_means
 from .voxel_projection import columns_to_grayordinates, patch_column_shares, surfaces, tokens_to_columns
 
 log = logging.getLogger("neurocine")
@@ -49,7 +51,7 @@ def _surface_map(stage, layer, measure, category, n_windows, token_values, share
     return SurfaceMap(stage, layer, measure, category, n_windows, grayordinates, fslr, fsaverage5)
 
 
-def analyse(encoders, windows, voxel_grayordinates, section, categories=None, seed=0, progress=None):
+def analyse(encoders, windows, voxel_grayordinates, section, categories=None, seed=0, progress=None, runs=None):
     """Importance maps and ROI tables of every stage's encoder on a split's windows.
 
     Parameters
@@ -61,13 +63,16 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
         The store's grayordinate of each column (−1: padding).
     section : dict
         The config's ``interpretation`` section (``layers``, ``measure``, ``batch_size``,
-        ``n_spins``, ``n_permutations``, ``min_voxels``).
+        ``n_spins``, ``n_permutations``, ``min_voxels``, ``n_boot``).
     categories : dict, optional
         ``{name: (in bool [N], rest bool [N])}`` (:func:`.window_categories.window_categories`).
     seed : int
         Seeds the spins and permutations.
     progress : callable, optional
         Called with the number of windows done (per stage).
+    runs : ndarray ``[N]``, optional
+        Each window's run (windows in time order): for the ROI means' block-bootstrap intervals
+        (default: all in one run).
 
     Returns
     -------
@@ -84,7 +89,8 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
         raise ValueError(f"interpretation.measure must be one of {', '.join(MEASURES)}, not {headline!r}")
     n = len(windows)
 
-    maps, per_window, heads = [], {}, {}
+    runs = np.zeros(n, int) if runs is None else np.asarray(runs)
+    maps, per_window, heads, head_columns = [], {}, {}, {}
     for stage in stages:
         encoder = encoders[stage]
         if len(encoder.blocks) != depth:
@@ -99,6 +105,7 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
             maps.append(surface_map)
             if measure == headline and layer == layers[-1]:
                 heads[stage] = surface_map
+                head_columns[stage] = tokens_to_columns(values, shares, len(voxel_grayordinates))
         for name, (inside, rest) in categories.items():  # at every stage: when does selectivity appear?
             for layer in layers:
                 values = importance[(headline, layer)]
@@ -110,9 +117,10 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
     tables = []
     for stage in reversed(stages):
         for atlas_name in ATLASES:
+            window_means = window_region_means(head_columns[stage], voxel_grayordinates, atlas_name)
             table = roi_table(heads[stage].grayordinates, atlas_name, spins, int(section["n_permutations"]), seed,
-                              int(section["min_voxels"]))
-            tables.append(RoiTable(atlas_name, heads[stage].key, table))
+                              int(section["min_voxels"]), window_means, runs, int(section["n_boot"]))
+            tables.append(RoiTable(atlas_name, heads[stage].key, table, window_means))
     headline_map = heads[stages[-1]]
     maps = [headline_map] + [m for m in maps if m is not headline_map]
     return AnalysisResult(maps, tables, per_window, layers,

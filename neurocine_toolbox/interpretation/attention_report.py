@@ -172,6 +172,7 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
             # Evenly spaced over the split (every run and movie keeps its share), for CPUs.
             starts = starts[np.unique(np.linspace(0, n_all - 1, section["max_windows"]).round().astype(int))]
         windows = windows_at(store.fmri, starts, window, lag)
+        runs = np.asarray(store.runs)[starts]
         voxel_grayordinates = np.asarray(store.voxel_grayordinates)
         captions = np.asarray(store.captions) if store.has_embeddings else None
     if not np.isfinite(windows).all():
@@ -188,7 +189,7 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
     with progress_bar(total=len(windows) * len(encoders), desc="attention", unit="window",
                       enabled=progress) as bar:
         result = analyse(encoders, windows, voxel_grayordinates, section, members, seed=int(config["seed"]),
-                         progress=bar.update)
+                         progress=bar.update, runs=runs)
 
     truth = None
     truth_file = truth_path(derivatives_dir, subject)
@@ -196,7 +197,8 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
         headline_mmp = next(t for t in result.roi_tables if t.atlas == "HCP-MMP1.0")
         spins = spin_samples(int(section["n_spins"]), int(config["seed"])) if section["n_spins"] else None
         with np.load(truth_file) as stored:
-            truth = truth_correlations(headline_mmp.table, stored, result.maps[0].grayordinates, spins)
+            truth = truth_correlations(headline_mmp.table, stored, result.maps[0].grayordinates, spins,
+                                       headline_mmp.window_means, runs, int(section["n_boot"]), int(config["seed"]))
 
     depth = len(next(iter(encoders.values())).blocks)
     methods = dict(section, layers=result.layers, encoder_depth=depth, window=window, lag=lag,
@@ -254,13 +256,15 @@ def summary_lines(summary, top=5):
     """A few lines for the terminal: where the report is, the headline's top regions, the truth."""
     lines = [f"attention report: {summary['report']}", f"  maps, tables and per-window values: {summary['out_dir']}"]
     headline = summary["roi_tables"][0]
-    lines.append(f"  most attended {headline.atlas} regions ({headline.map_key}; p: spin test, permutation):")
+    lines.append(f"  most attended {headline.atlas} regions ({headline.map_key}; mean importance [95 % block "
+                 "bootstrap over windows]; p: spin test, permutation):")
     for row in headline.table.head(top).itertuples():
-        lines.append(f"    {row.rank:>3}. {row.region:<24} {row.mean_importance:.3g}  "
-                     f"p_spin {row.p_spin:.3f}  p_perm {row.p_permutation:.3f}  ({row.n_voxels} voxels)")
+        lines.append(f"    {row.rank:>3}. {row.region:<24} {row.mean_importance:.3g} [{row.ci_low:.3g}, {row.ci_high:.3g}]"
+                     f"  p_spin {row.p_spin:.3f}  p_perm {row.p_permutation:.3f}  ({row.n_voxels} voxels)")
     if summary["truth"] is not None:
-        lines.append("  against the simulation's truth (Spearman across MMP parcels; one-sided p, and by spins):")
+        lines.append("  against the simulation's truth (Spearman across MMP parcels [95 % block bootstrap over "
+                     "windows]; one-sided p, and by spins):")
         for row in summary["truth"].itertuples():
-            lines.append(f"    {row.truth:<18} rho {row.spearman_rho:+.3f}  p {row.p:.3g}  p_spin {row.p_spin:.3g}  "
-                         f"({row.n_parcels} parcels)")
+            lines.append(f"    {row.truth:<18} rho {row.spearman_rho:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}]"
+                         f"  p {row.p:.3g}  p_spin {row.p_spin:.3g}  ({row.n_parcels} parcels)")
     return lines

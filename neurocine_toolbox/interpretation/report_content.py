@@ -80,14 +80,19 @@ class RoiTable:
     table : pandas.DataFrame
         One row per region holding at least one selected voxel, sorted by rank, columns:
         ``region`` (name), ``n_voxels`` (selected voxels in it), ``mean_importance``,
-        ``rank`` (1 = most attended), ``p_spin`` (spin test), ``n_spins`` (rotations counted in
+        ``ci_low``/``ci_high`` (95 % block-bootstrap interval over windows), ``rank`` (1 = most
+        attended), ``p_spin`` (spin test), ``n_spins`` (rotations counted in
         the region's spin null), ``p_permutation`` (voxel labels permuted), ``q_spin``
         (Benjamini–Hochberg over the table's regions).
+    window_means : ndarray ``[N, n_regions + 1]`` or None
+        Each window's mean per region (by the atlas's label), for intervals of what is derived
+        from the table (e.g. the truth correlation).
     """
 
     atlas: str
     map_key: str
     table: pd.DataFrame
+    window_means: np.ndarray | None = None
 
 
 @dataclass

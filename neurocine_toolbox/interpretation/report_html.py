@@ -26,9 +26,11 @@ SCRIPT = "report.js"
 #: Where nilearn has kept its plotly.js bundle (its ``_assets`` since 0.11, ``plotting/data`` before).
 PLOTLY_JS = ("_assets/js/plotly-gl3d-latest.min.js", "plotting/data/js/plotly-gl3d-latest.min.js")
 #: Columns of the ROI tables, in order, with how each value is printed.
-ROI_COLUMNS = {"region": str, "n_voxels": "{:d}", "mean_importance": "{:.4g}", "rank": "{:d}",
+ROI_COLUMNS = {"region": str, "n_voxels": "{:d}", "mean_importance": "{:.4g}", "ci_low": "{:.4g}",
+               "ci_high": "{:.4g}", "rank": "{:d}",
                "p_spin": "{:.3g}", "n_spins": "{:d}", "p_permutation": "{:.3g}", "q_spin": "{:.3g}"}
-TRUTH_COLUMNS = {"truth": str, "n_parcels": "{:d}", "spearman_rho": "{:+.3f}", "p": "{:.3g}", "p_spin": "{:.3g}",
+TRUTH_COLUMNS = {"truth": str, "n_parcels": "{:d}", "spearman_rho": "{:+.3f}", "ci_low": "{:+.3f}",
+                 "ci_high": "{:+.3f}", "p": "{:.3g}", "p_spin": "{:.3g}",
                  "n_spins": "{:d}"}
 
 

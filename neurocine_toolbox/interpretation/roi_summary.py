@@ -16,6 +16,10 @@ value). Two one-sided p-values ask whether a region is more attended than chance
 - ``p_permutation``: the selected voxels' values shuffled among themselves (no spatial
   structure; usually far smaller p-values, shown for comparison).
 
+Given each window's values, a region's mean importance gets a 95 % interval from the block
+bootstrap over windows (:mod:`~neurocine_toolbox.evaluation.time_series_statistics`: circular
+blocks within runs, so neighbouring, autocorrelated windows move together).
+
 p-values count the observed value among the null (``(1 + #null ≥ observed) / (1 + n)``);
 ``q_spin`` is Benjamini–Hochberg over a table's tested regions. Regions with fewer than
 ``min_voxels`` selected voxels are listed but not tested.
@@ -107,7 +111,39 @@ def rotated_region_means(grayordinate_map, labels, n_regions, spins):
     return region_means(membership(labels[:N_CORTEX], n_regions), rotated)
 
 
-def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, seed=0, min_voxels=10):
+def window_region_means(column_values, voxel_grayordinates, atlas_name):
+    """Each window's mean importance per region of an atlas: ``[N, n_regions + 1]``.
+
+    Parameters
+    ----------
+    column_values : ndarray ``[N, n_columns]``
+        Each window's importance per store column.
+    voxel_grayordinates : ndarray of int ``[n_columns]``
+        The store's grayordinate of each column (−1: padding, left out).
+    atlas_name : str
+    """
+    labels, _ = atlas(atlas_name)
+    index = np.asarray(voxel_grayordinates)
+    real = index >= 0
+    members = membership(labels[index[real]], int(labels.max()))
+    return region_means(members, np.asarray(column_values, np.float64)[:, real].T).T
+
+
+def window_block_length(window_means, runs):
+    """Block length for resampling windows: from the autocorrelation of the maps' main fluctuation
+    (each window's score on the first principal component of its region means)."""
+    from ..evaluation.time_series_statistics import block_length
+
+    finite = np.isfinite(window_means).all(axis=0)
+    centred = window_means[:, finite] - window_means[:, finite].mean(axis=0)
+    if centred.shape[1] == 0 or not np.any(centred):
+        return 1
+    score = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+    return block_length(score, runs)
+
+
+def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, seed=0, min_voxels=10,
+              window_means=None, runs=None, n_boot=2000):
     """Mean importance, rank and p-values of every region holding selected voxels.
 
     Parameters
@@ -124,11 +160,18 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
     min_voxels : int
         Regions with fewer selected voxels are listed, untested (their p-values NaN): the mean
         of a voxel or two says little about a region.
+    window_means : ndarray ``[N, n_regions + 1]``, optional
+        :func:`window_region_means` of the windows averaged into ``grayordinate_map``; with
+        ``runs``, gives ``ci_low`` and ``ci_high`` (NaN without).
+    runs : ndarray ``[N]``, optional
+        Each window's run, windows in time order.
+    n_boot : int
 
     Returns
     -------
     pandas.DataFrame
         Columns ``region``, ``n_voxels``, ``mean_importance``, ``rank``, ``p_spin``,
+        ``ci_low``, ``ci_high`` (95 % block-bootstrap interval of the mean over windows),
         ``n_spins`` (rotations that left the region some data: the spin null's size),
         ``p_permutation``, ``q_spin``; sorted by rank (1 = highest mean).
     """
@@ -155,6 +198,14 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
         null = region_means(membership(labels[chosen], n_regions), shuffled)
         p_perm = _p_values(observed, null)[0]
 
+    interval = np.full((2, n_regions + 1), np.nan)
+    if window_means is not None:
+        from ..evaluation.time_series_statistics import bootstrap_interval
+
+        has = n_voxels > 0
+        block = window_block_length(window_means, runs)
+        interval[:, has] = bootstrap_interval(window_means[:, has], runs, block, n_boot, seed)
+
     too_few = n_voxels < min_voxels
     p_spin[too_few], p_perm[too_few] = np.nan, np.nan
     keep = [r for r in range(1, n_regions + 1) if n_voxels[r] > 0 and r in names]
@@ -162,11 +213,13 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
         "region": [names[r] for r in keep],
         "n_voxels": n_voxels[keep].astype(int),
         "mean_importance": observed[keep],
+        "ci_low": interval[0, keep],
+        "ci_high": interval[1, keep],
         "p_spin": p_spin[keep],
         "n_spins": n_spins[keep],
         "p_permutation": p_perm[keep],
     })
-    table.insert(3, "rank", table["mean_importance"].rank(ascending=False, method="min").astype(int))
+    table.insert(5, "rank", table["mean_importance"].rank(ascending=False, method="min").astype(int))
     table["q_spin"] = np.nan
     tested = table["p_spin"].notna()
     if tested.any():

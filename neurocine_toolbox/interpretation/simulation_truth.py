@@ -7,7 +7,8 @@ colour, retinotopy, motion, class). Across the HCP-MMP1.0 parcels that hold sele
 report's mean importance is rank-correlated (Spearman) with each parcel's share of
 stimulus-driven voxels and with its mean gain of each block, over the same selected voxels.
 
-Two p-values (one-sided, for a positive correlation): Spearman's own, which treats parcels as
+Rho gets a 95 % interval from block-bootstrap resamples of the windows (the map re-averaged over
+resampled windows, blocks within runs). Two p-values (one-sided, for a positive correlation): Spearman's own, which treats parcels as
 independent (neighbouring parcels are not), and a spin p: the importance map rotated on the fs_LR
 sphere (the report's rotations, :func:`~.roi_summary.spin_samples`), its parcel means recomputed
 and correlated with the same truth, over the parcels a rotation leaves with data.
@@ -67,7 +68,23 @@ def _spearman(x, y):
     return float(result.statistic), float(result.pvalue)
 
 
-def truth_correlations(mmp_table, truth, grayordinate_map, spins=None):
+def _bootstrap_rho(window_means, runs, parcels, truth_values, n_boot, seed):
+    """95 % percentile interval of rho over block-bootstrap resamples of the windows."""
+    from ..evaluation.time_series_statistics import block_bootstrap_means
+    from .roi_summary import window_block_length
+
+    labels, names = atlas("HCP-MMP1.0")
+    label_of = {name: label for label, name in names.items()}
+    columns = [label_of[p] for p in parcels]
+    block = window_block_length(window_means[:, columns], runs)
+    replicates = block_bootstrap_means(window_means[:, columns], runs, block, n_boot, seed)  # [K, parcels]
+    rhos = np.array([_spearman(r, truth_values)[0] for r in replicates])
+    rhos = rhos[np.isfinite(rhos)]
+    return [float(v) for v in np.percentile(rhos, [2.5, 97.5])] if len(rhos) else [np.nan, np.nan]
+
+
+def truth_correlations(mmp_table, truth, grayordinate_map, spins=None, window_means=None, runs=None,
+                       n_boot=2000, seed=0):
     """Spearman correlation across parcels between mean importance and each truth column.
 
     Parameters
@@ -79,12 +96,19 @@ def truth_correlations(mmp_table, truth, grayordinate_map, spins=None):
         The map the table summarises (NaN off the selected voxels).
     spins : ndarray ``[59412, n_spins]``, optional
         Rotations for ``p_spin`` (NaN without).
+    window_means : ndarray ``[N, n_regions + 1]``, optional
+        Each window's MMP parcel means (:func:`~.roi_summary.window_region_means`); with
+        ``runs``, gives rho's 95 % interval (percentiles of block-bootstrap resamples of the
+        windows; NaN without).
+    runs : ndarray ``[N]``, optional
+    n_boot, seed : int
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``truth``, ``n_parcels``, ``spearman_rho``, ``p`` (Spearman's, one-sided),
-        ``p_spin`` and ``n_spins`` (rotations counted); NaN where a column does not vary.
+        Columns ``truth``, ``n_parcels``, ``spearman_rho``, ``ci_low``, ``ci_high``, ``p``
+        (Spearman's, one-sided), ``p_spin`` and ``n_spins`` (rotations counted); NaN where a
+        column does not vary.
     """
     per_parcel = parcel_truth(truth, np.isfinite(grayordinate_map))
     joined = mmp_table.set_index("region").join(per_parcel, how="inner")
@@ -101,6 +125,9 @@ def truth_correlations(mmp_table, truth, grayordinate_map, spins=None):
                     null.append(_spearman(means[kept], joined.loc[kept, column])[0])
         null = np.asarray([v for v in null if np.isfinite(v)])
         p_spin = (1.0 + (null >= rho).sum()) / (1.0 + len(null)) if len(null) else np.nan
-        rows.append({"truth": column, "n_parcels": len(joined), "spearman_rho": rho, "p": p,
-                     "p_spin": p_spin, "n_spins": len(null)})
+        interval = [np.nan, np.nan]
+        if window_means is not None and np.isfinite(rho):
+            interval = _bootstrap_rho(window_means, runs, list(joined.index), joined[column].to_numpy(), n_boot, seed)
+        rows.append({"truth": column, "n_parcels": len(joined), "spearman_rho": rho, "ci_low": interval[0],
+                     "ci_high": interval[1], "p": p, "p_spin": p_spin, "n_spins": len(null)})
     return pd.DataFrame(rows)
