@@ -4,7 +4,7 @@ import sys
 
 import click
 
-STAGE_NAMES = ("pretrain", "encoder", "vae", "decoder-text", "decoder-fmri", "decoder")
+STAGE_NAMES = ("pretrain", "encoder", "vae", "perception", "decoder-text", "decoder-fmri", "decoder")
 
 
 @click.command("fit")
@@ -28,8 +28,9 @@ STAGE_NAMES = ("pretrain", "encoder", "vae", "decoder-text", "decoder-fmri", "de
 def command(ctx, subject, stages, preset, config_path, overrides, name, resume, force, include_test, derivatives):
     """Train the models of one subject: the fMRI encoder (DC-MAE pre-training, then
     contrastive fine-tuning with spatial masking and temporal interpolation), then the video
-    decoder (a small VAE when none is configured; Stable Diffusion inflated to video, fine-tuned
-    on captions, then on fMRI).
+    decoder (a small VAE when none is configured; with perception.enabled, the perception
+    reconstructor of the low-level pathway; Stable Diffusion inflated to video, fine-tuned on
+    captions, then on fMRI).
 
     Outputs go to DERIVATIVES/sub-XX/models/NAME/; `accelerate launch` runs it on several GPUs
     (`torchrun --nproc_per_node N` on CPUs).

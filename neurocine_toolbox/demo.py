@@ -26,7 +26,7 @@ from .training.fit import fit
 
 log = logging.getLogger("neurocine")
 
-PRESET = "tiny"
+PRESET = "tiny-perception-sdedit"
 #: What the demo simulates (``simulate_dataset`` keywords) and any config overrides; the tests
 #: shrink both.
 SIMULATION = {"preset": "small"}
@@ -45,7 +45,7 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
     ----------
     out_dir : str or Path
         Demo folder; the dataset goes to ``out_dir/bids``, prep's store to
-        ``out_dir/bids/derivatives/neurocine`` and the models to its ``sub-01/models/tiny/``.
+        ``out_dir/bids/derivatives/neurocine`` and the models to its ``sub-01/models/tiny-perception-sdedit/``.
     seed : int
         Simulation seed.
     progress : bool

@@ -169,3 +169,15 @@ def test_fit_with_a_bad_value_stops_at_once_and_writes_nothing(invoke, embedded_
     assert result.stdout == ""
     assert sorted(p.relative_to(embedded_derivatives) for p in embedded_derivatives.rglob("*")) == before
     assert not (embedded_derivatives / "sub-01/models/bad-gamma").exists()
+
+
+def test_a_preset_builds_on_its_base_preset():
+    tiny, best = load_config("tiny"), load_config("tiny-perception-sdedit")
+    assert best["preset"] == "tiny-perception-sdedit"
+    assert best["perception"]["enabled"] is True and best["sampling"]["strength"] == 0.6
+    # Everything else is the tiny preset's (the paper's method at tiny sizes).
+    for section in ("encoder", "decoder", "decoder_text", "decoder_fmri", "contrastive"):
+        assert best[section] == tiny[section]
+    assert tiny["perception"]["enabled"] is False and tiny["sampling"]["strength"] == 1.0
+    # Overrides still win over both layers.
+    assert load_config("tiny-perception-sdedit", overrides=["sampling.strength=0.3"])["sampling"]["strength"] == 0.3

@@ -15,6 +15,7 @@ QUICK = ["--preset", "tiny", "--set", "pretrain.steps=2", "--set", "pretrain.bat
          "--set", "vae.steps=3", "--set", "vae.batch_size=4", "--set", "decoder.resolution=32",
          "--set", "decoder_text.steps=4", "--set", "decoder_text.batch_size=2",
          "--set", "decoder_fmri.steps=3", "--set", "decoder_fmri.batch_size=2",
+         "--set", "perception.enabled=true", "--set", "perception.rank=4",
          "--set", "sampling.num_inference_steps=2", "--set", "sampling.batch_size=3",
          "--set", "training.checkpoint_every=2", "--set", "training.log_every=1"]
 
@@ -126,6 +127,34 @@ def test_decode_resumes_and_gives_the_same_frames(invoke, trained):
     forced = _decode(invoke, trained, "--name", "dec", "--set", "sampling.guidance_scale=1.5", "--force")
     assert forced.exit_code == 0 and f"decoded {n} clips (0 done earlier)" in forced.stdout
     assert not np.array_equal(np.load(out / "frames.npz")["decoded"], before)
+
+
+def test_perception_stage_is_fitted_on_training_runs_and_saved_with_the_pipeline(invoke, trained, tmp_path):
+    import shutil
+
+    run = trained / "sub-01/models/dec"
+    record = json.loads((run / "perception/fit.json").read_text())
+    assert record["rank"] == 4 and str(record["alpha"]) in record["cv_r2"] and record["n_train_runs"] >= 2
+    index = json.loads((run / "decoder-fmri/model/model_index.json").read_text())
+    assert index["perception_reconstructor"] == ["neurocine_toolbox.models.perception_reconstructor",
+                                                 "PerceptionReconstructor"]
+    # strength < 1 starts from its clip: other frames than pure noise, same seeds.
+    result = _decode(invoke, trained, "--name", "dec", "--set", "sampling.strength=0.5", "--force")
+    assert result.exit_code == 0, result.stderr
+    started = np.load(run / "decoded-test/frames.npz")["decoded"]
+    assert _decode(invoke, trained, "--name", "dec", "--force").exit_code == 0
+    assert not np.array_equal(started, np.load(run / "decoded-test/frames.npz")["decoded"])
+
+    # A pipeline without one refuses strength < 1 in one line, before writing anything.
+    plain = run.parent / "dec-plain"
+    shutil.copytree(run / "decoder-fmri", plain / "decoder-fmri")
+    shutil.copy(run / "config.yaml", plain / "config.yaml")
+    shutil.rmtree(plain / "decoder-fmri/model/perception_reconstructor")
+    del index["perception_reconstructor"]
+    (plain / "decoder-fmri/model/model_index.json").write_text(json.dumps(index))
+    refused = _decode(invoke, trained, "--name", "dec-plain", "--set", "sampling.strength=0.5")
+    assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "no perception reconstructor" in refused.stderr and not (plain / "decoded-test").exists()
 
 
 def test_decode_without_a_trained_pipeline_is_one_line(invoke, trained):

@@ -23,9 +23,12 @@ def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):
         assert step in first.stdout
     assert "SSIM to own truth" in first.stdout
     assert "held-out retrieval (test split):" in first.stdout and "chance" in first.stdout
-    models = out / "bids/derivatives/neurocine/sub-01/models/tiny"
+    models = out / "bids/derivatives/neurocine/sub-01/models/tiny-perception-sdedit"
     assert (models / "encoder/model/config.json").is_file()
     assert (models / "decoded-test/frames.npz").is_file()
+    # The best path: the perception reconstructor is fitted, and decoding starts from its clip.
+    assert (models / "perception/model/config.json").is_file()
+    assert json.loads((models / "decoded-test/decode.json").read_text())["sampling"]["strength"] == 0.6
     # The evaluation table ends the output: every metric on the tiny classifiers, all three baselines.
     record = json.loads((models / "decoded-test/evaluation/metrics.json").read_text())
     assert {r["name"] for r in record["metrics"]} == {"ssim", "psnr", "frame_nway", "clip_nway", "temporal_consistency"}

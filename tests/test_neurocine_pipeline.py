@@ -195,9 +195,42 @@ def test_sdedit_starts_from_the_given_latents_and_runs_the_last_steps(pipeline, 
 
 def test_sdedit_inputs_are_checked(pipeline):
     windows = _windows(2)
-    with pytest.raises(ValueError, match="needs init_latents"):
+    with pytest.raises(ValueError, match="needs init_latents or a perception reconstructor"):
         _decode(pipeline, windows, [0, 1], strength=0.5)
     with pytest.raises(ValueError, match="strength must be in"):
         _decode(pipeline, windows, [0, 1], init_latents=torch.zeros(2, 4, 3, 8, 12), strength=0)
     with pytest.raises(ValueError, match="init_latents must be"):
         _decode(pipeline, windows, [0, 1], init_latents=torch.zeros(2, 4, 3, 4, 4), strength=0.5)
+
+
+def test_strength_below_one_starts_from_the_perception_reconstructor(pipeline, tmp_path):
+    """With a reconstructor, strength < 1 starts from its latents of the windows; saved and loaded with the pipeline."""
+    from diffusers import DDIMScheduler as Scheduler
+
+    from neurocine_toolbox.models.perception_reconstructor import PerceptionReconstructor
+
+    reconstructor = PerceptionReconstructor(window=WINDOW, num_columns=VOXELS, latent_shape=[4, 3, 8, 12], rank=2)
+    generator = torch.Generator().manual_seed(4)
+    for buffer in (reconstructor.coef, reconstructor.components, reconstructor.mean):
+        buffer.copy_(torch.randn(buffer.shape, generator=generator) * 0.1)
+    with_it = NeuroCinePipeline(vae=pipeline.vae, unet=pipeline.unet, fmri_encoder=pipeline.fmri_encoder,
+                                scheduler=Scheduler.from_config(pipeline.scheduler.config),
+                                perception_reconstructor=reconstructor.eval())
+    with_it.set_progress_bar_config(disable=True)
+    windows = _windows(2, seed=5)
+    with torch.no_grad():
+        init = reconstructor(windows)
+    started = _decode(with_it, windows, [0, 1], num_inference_steps=10, strength=0.4)
+    np.testing.assert_array_equal(started, _decode(pipeline, windows, [0, 1], num_inference_steps=10,
+                                                   init_latents=init, strength=0.4))
+    # strength 1 (the paper's) ignores it.
+    np.testing.assert_array_equal(_decode(with_it, windows, [0, 1]), _decode(pipeline, windows, [0, 1]))
+
+    with_it.save_pretrained(tmp_path / "pipeline")
+    loaded = NeuroCinePipeline.from_pretrained(tmp_path / "pipeline")
+    loaded.set_progress_bar_config(disable=True)
+    assert isinstance(loaded.perception_reconstructor, PerceptionReconstructor)
+    np.testing.assert_array_equal(_decode(loaded, windows, [0, 1], num_inference_steps=10, strength=0.4), started)
+    # A pipeline saved without one loads with none.
+    pipeline.save_pretrained(tmp_path / "plain")
+    assert NeuroCinePipeline.from_pretrained(tmp_path / "plain").perception_reconstructor is None

@@ -24,3 +24,21 @@ def test_world_pretraining_lowers_both_losses_and_scales_the_latents(capsys):
     assert any(not torch.equal(before[k], v) for k, v in unet.state_dict().items())
     bars = capsys.readouterr().err  # a progress bar over each model's steps
     assert "tiny-sd: VAE" in bars and "tiny-sd: UNet" in bars and "/40 " in bars
+
+
+def test_the_vae_also_learns_blurred_frames_and_averages_of_frames():
+    import numpy as np
+
+    from neurocine_toolbox.tiny_models.world_clip import synthetic_pairs
+    from neurocine_toolbox.tiny_models.world_diffusion import blurred_and_averaged
+
+    frames, _ = synthetic_pairs(40, 32, 0)
+    extra = blurred_and_averaged(frames, 10, seed=1)
+    assert extra.shape == (20, 32, 32, 3) and extra.dtype == np.uint8
+
+    def roughness(images):  # mean absolute difference between neighbouring pixels
+        return np.abs(np.diff(images.astype(float), axis=2)).mean()
+
+    assert roughness(extra[:10]) < 0.6 * roughness(frames)  # blurred
+    # Averages of 2-8 frames: each shape at a fraction of its contrast.
+    assert extra[10:].std(axis=(1, 2, 3)).mean() < 0.8 * frames.std(axis=(1, 2, 3)).mean()

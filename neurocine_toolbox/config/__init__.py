@@ -1,8 +1,9 @@
 """Experiment configs: YAML defaults with the paper's settings, presets, user files, overrides.
 
 A config is a plain nested ``dict``. It is resolved in this order, each layer overriding the one
-before: ``defaults.yaml`` → a preset (``presets/<name>.yaml``) → a user YAML file (which may name
-its own preset with ``base: <name>``) → ``key.sub=value`` overrides. Keys that ``defaults.yaml``
+before: ``defaults.yaml`` → a preset (``presets/<name>.yaml``, which may build on another with
+``base: <name>``) → a user YAML file (which may name its own preset with ``base: <name>``) →
+``key.sub=value`` overrides. Keys that ``defaults.yaml``
 does not know are refused, so a typo never silently falls back to a default; and every value is
 checked against its type and range (:mod:`.schema`) before the config is returned, so a bad one
 stops the command before any work, in one line naming the key (and the file that set it).
@@ -63,10 +64,18 @@ def defaults():
     return _read_yaml(_packaged("defaults.yaml").read_text(), "defaults.yaml")
 
 
-def _preset(name):
-    if name not in list_presets():
-        raise NeurocineError(f"unknown preset '{name}' (known: {', '.join(list_presets())})")
-    return _read_yaml(_packaged(f"presets/{name}.yaml").read_text(), f"preset {name}")
+def _preset_chain(name):
+    """``[(name, settings), …]``: the preset and the presets it builds on (``base:``), first base first."""
+    chain = []
+    while name is not None:
+        if name not in list_presets():
+            raise NeurocineError(f"unknown preset '{name}' (known: {', '.join(list_presets())})")
+        if any(name == seen for seen, _ in chain):
+            raise NeurocineError(f"preset '{name}' builds on itself (base: {name})")
+        settings = _read_yaml(_packaged(f"presets/{name}.yaml").read_text(), f"preset {name}")
+        chain.insert(0, (name, settings))
+        name = settings.pop("base", None)
+    return chain
 
 
 def _merge(base, update, source, prefix="", origins=None, layer=None):
@@ -141,8 +150,8 @@ def load_config(preset=None, path=None, overrides=()):
         base = user.pop("base", None)
         recorded = user.pop("preset", None)  # a run's resolved config.yaml: values already merged
         preset = preset or base
-    if preset is not None:
-        _merge(config, _preset(preset), f"preset {preset}", origins=origins, layer="preset")
+    for name, settings in _preset_chain(preset):
+        _merge(config, settings, f"preset {name}", origins=origins, layer="preset")
     _merge(config, user, path, origins=origins, layer="file")
     for text in overrides:
         _merge(config, parse_override(text), None, origins=origins, layer="override")

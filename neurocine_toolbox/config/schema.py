@@ -33,6 +33,7 @@ BelowOne = _rule(float, "a number in [0, 1)", ge=0, lt=1)
 Positive = _rule(float, "a number > 0", gt=0)
 NonNegative = _rule(float, "a number >= 0", ge=0)
 Count = _rule(int, "a whole number >= 1", ge=1)
+Strength = _rule(float, "a number in (0, 1]", gt=0, le=1)
 WholeNonNegative = _rule(int, "a whole number >= 0", ge=0)
 Flag = _rule(bool, "true or false")
 ModelName = _rule(str, "a model name (Hugging Face id, folder or tiny-… name)", min_length=1)
@@ -199,8 +200,16 @@ class Vae(_Optimisation):
         return self
 
 
+class Perception(_Section):
+    enabled: Flag
+    rank: Count
+    alphas: _rule(list[Annotated[float, Field(gt=0)]], "a non-empty list of numbers > 0", min_length=1)
+    n_folds: _rule(int, "a whole number >= 2", ge=2)
+
+
 class Sampling(_Section):
     num_inference_steps: Count
+    strength: Strength
     guidance_scale: NonNegative
     eta: Fraction
     negative: _choice("train_mean", "test_mean")
@@ -268,6 +277,7 @@ class Config(_Section):
     decoder_text: DecoderText
     decoder_fmri: DecoderFmri
     vae: Vae
+    perception: Perception
     sampling: Sampling
     training: Training
     evaluation: Evaluation

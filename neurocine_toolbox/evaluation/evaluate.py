@@ -441,21 +441,27 @@ def _number(value, digits=3):
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _with_interval(value, interval, digits):
+    if value is None or interval is None:
+        return _number(value, digits)
+    return f"{_number(value, digits)} [{_number(interval[0], digits)}, {_number(interval[1], digits)}]"
+
+
 def table_lines(record):
     """The metrics table as Markdown lines (``metrics.md`` and the command's output)."""
     lines = [f"{record['n_clips']} clips. Intervals: 95 %, block bootstrap over clips within runs. "
              "Chance: simulated with random predictions (N-way); for pixel metrics the shuffled baseline "
              "is the floor.", "",
-             "| metric | protocol | N-way | decoded [95 % CI] | chance | shuffled | mean clip | ridge |",
+             "| metric | protocol | N-way | decoded [95 % CI] | chance | shuffled [95 % CI] | mean clip [95 % CI] | ridge [95 % CI] |",
              "|---|---|---|---|---|---|---|---|"]
     for row in record["metrics"]:
         digits = 2 if row["name"] == "psnr" else 3
-        b = row["baselines"]
         way = f"{row['n_way']}-way top-{row['top_k']}" if row["n_way"] else ""
+        baselines = [_with_interval(row["baselines"][b], (row.get("baselines_ci95") or {}).get(b), digits)
+                     for b in ("shuffled", "mean_clip", "ridge")]
         lines.append(f"| {row['name']} | {row['protocol']} | {way} | "
-                     f"{_number(row['value'], digits)} [{_number(row['ci_low'], digits)}, {_number(row['ci_high'], digits)}] | "
-                     f"{_number(row['chance'], digits)} | {_number(b['shuffled'], digits)} | "
-                     f"{_number(b['mean_clip'], digits)} | {_number(b['ridge'], digits)} |")
+                     f"{_with_interval(row['value'], (row['ci_low'], row['ci_high']), digits)} | "
+                     f"{_number(row['chance'], digits)} | " + " | ".join(baselines) + " |")
     lines += ["", "Decoded − baseline (paired, same clips): difference [95 % CI], two-sided p (block sign flips).", "",
               "| metric | protocol | N-way | − shuffled | − mean clip | − ridge |", "|---|---|---|---|---|---|"]
     for row in record["metrics"]:

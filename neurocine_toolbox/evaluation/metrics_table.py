@@ -53,17 +53,20 @@ class _Rows:
         summary = summarise(values, self.runs, n_boot=self.n_boot, seed=self.seed)
         row = {"name": name, "protocol": protocol, "n_way": n_way, "top_k": top_k,
                "value": summary["estimate"], "ci_low": summary["ci95"][0], "ci_high": summary["ci95"][1],
-               "chance": chance, "baselines": {}, "versus_baselines": {}, "method": summary["method"]}
+               "chance": chance, "baselines": {}, "baselines_ci95": {}, "versus_baselines": {},
+               "method": summary["method"]}
         if note:
             row["note"] = note
         self.per_clip[column_name(row)] = values
         for baseline in BASELINES:
             other = baselines.get(baseline)
             if other is None:
-                row["baselines"][baseline] = None
+                row["baselines"][baseline] = row["baselines_ci95"][baseline] = None
                 continue
             other = np.broadcast_to(np.asarray(other, float), values.shape)
             row["baselines"][baseline] = float(other.mean())
+            # The baseline's own interval, by the same resampling: for comparing intervals side by side.
+            row["baselines_ci95"][baseline] = summarise(other, self.runs, n_boot=self.n_boot, seed=self.seed)["ci95"]
             self.per_clip[column_name(row, baseline)] = np.array(other)
             difference = paired_difference(values, other, self.runs, n_boot=self.n_boot, seed=self.seed)
             row["versus_baselines"][baseline] = {"difference": difference["estimate"], "ci95": difference["ci95"],

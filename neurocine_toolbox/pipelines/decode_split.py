@@ -62,6 +62,12 @@ def find_run(derivatives_dir, subject, name=None):
     return root
 
 
+def has_perception_reconstructor(pipeline_dir):
+    """Whether a saved pipeline holds a perception reconstructor (the low-level pathway)."""
+    index = json.loads((Path(pipeline_dir) / "model_index.json").read_text())
+    return (index.get("perception_reconstructor") or [None])[0] is not None
+
+
 def clip_path(out_dir, index, suffix):
     return Path(out_dir) / "clips" / f"clip-{index:04d}{suffix}"
 
@@ -183,6 +189,10 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
 
     out_dir = root / f"decoded-{split}"
     pipeline_dir = root / PIPELINE_STAGE / "model"
+    strength = float(sampling["strength"])
+    if strength < 1 and not has_perception_reconstructor(pipeline_dir):
+        raise NeurocineError(f"sampling.strength is {strength:g} but the pipeline has no perception reconstructor "
+                             "to start from; fit the run with perception.enabled: true", pipeline_dir)
     # What the clips depend on: clips decoded otherwise are never mixed with new ones.
     state = check_launch()
     dtype = sampling_dtype(sampling, state.device)
@@ -216,7 +226,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
                           guidance_scale=float(sampling["guidance_scale"]), beta=float(decoder["beta"]),
                           generator=generators, negative_fmri=negative, num_frames=int(decoder["frames"]),
                           height=int(decoder["resolution"]), width=int(decoder["resolution"]),
-                          eta=float(sampling["eta"])).frames
+                          eta=float(sampling["eta"]), strength=strength).frames
         for i, clip in zip(clips, frames):
             _write_clip(out_dir, i, clip, truth[i], fps)
         bar.update(len(clips))

@@ -4,6 +4,9 @@ Steps, named as in the method: :meth:`~NeuroCinePipeline.check_inputs`,
 :meth:`~NeuroCinePipeline.encode_fmri` (the fMRI encoder's states replace the text encoder's;
 classifier-free guidance against a negative fMRI window), :meth:`~NeuroCinePipeline.prepare_latents`
 (dependent prior noise, eq. 7), the denoising loop, :meth:`~NeuroCinePipeline.decode_latents`.
+With a perception reconstructor (the low-level pathway) and ``strength`` below 1, the loop starts
+part-way from the latents it reconstructs from the fMRI instead of from pure noise
+(:meth:`~NeuroCinePipeline.start_from`, SDEdit).
 """
 
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from diffusers.utils import BaseOutput
 from einops import rearrange
 
 from ..models.fmri_encoder import FMRIEncoder  # noqa: F401  (diffusers loads only imported modules' classes)
+from ..models.perception_reconstructor import PerceptionReconstructor  # noqa: F401
 from ..models.prior_noise import dependent_noise
 from ..models.video_unet import VideoUNet  # noqa: F401
 
@@ -35,13 +39,18 @@ class NeuroCinePipeline(DiffusionPipeline):
     unet : neurocine_toolbox.models.video_unet.VideoUNet
     scheduler : a diffusers scheduler (DDIM for the paper's sampling)
     fmri_encoder : neurocine_toolbox.models.fmri_encoder.FMRIEncoder
+    perception_reconstructor : neurocine_toolbox.models.perception_reconstructor.PerceptionReconstructor, optional
+        The low-level pathway: fMRI window → the latents of a blurry clip, where sampling starts
+        when ``strength`` is below 1.
     """
 
-    model_cpu_offload_seq = "fmri_encoder->unet->vae"
+    model_cpu_offload_seq = "fmri_encoder->perception_reconstructor->unet->vae"
+    _optional_components = ["perception_reconstructor"]
 
-    def __init__(self, vae, unet, scheduler, fmri_encoder):
+    def __init__(self, vae, unet, scheduler, fmri_encoder, perception_reconstructor=None):
         super().__init__()
-        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, fmri_encoder=fmri_encoder)
+        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, fmri_encoder=fmri_encoder,
+                              perception_reconstructor=perception_reconstructor)
 
     @property
     def vae_scale_factor(self):
@@ -136,11 +145,11 @@ class NeuroCinePipeline(DiffusionPipeline):
             DDIM's η (0: deterministic).
         output_type : {"np", "pt"}
         init_latents : array or Tensor ``[N, C, F, h, w]``, optional
-            Scaled VAE latents of a clip to start from (e.g. a blurry low-level reconstruction):
-            noised to ``strength`` and denoised from there (SDEdit).
+            Scaled VAE latents of a clip to start from: noised to ``strength`` and denoised from
+            there (SDEdit). Default: the perception reconstructor's latents of ``fmri_windows``.
         strength : float
-            In (0, 1]: how far into the noise ``init_latents`` go (1: pure noise, they are
-            ignored). Without ``init_latents`` it must be 1.
+            In (0, 1]: how far into the noise the start goes (1: pure noise, the paper's; the
+            start plays no part). Below 1 it needs ``init_latents`` or a perception reconstructor.
 
         Returns
         -------
@@ -156,7 +165,9 @@ class NeuroCinePipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
         timesteps = self.scheduler.timesteps
         if init_latents is None and strength != 1:
-            raise ValueError("strength below 1 needs init_latents to start from")
+            if self.perception_reconstructor is None:
+                raise ValueError("strength below 1 needs init_latents or a perception reconstructor to start from")
+            init_latents = self.perception_reconstructor(windows.to(self._execution_device))
         if init_latents is not None:
             expected = (len(windows), self.unet.in_channels, num_frames, height // self.vae_scale_factor,
                         width // self.vae_scale_factor)

@@ -41,7 +41,7 @@ TINY_VAE = {"block_out_channels": (16, 32, 32), "layers_per_block": 1, "latent_c
             "mid_block_attention": False}
 
 
-@builtin_model(version=4, duration="~5 min on 2 CPU cores",
+@builtin_model(version=5, duration="~5 min on 2 CPU cores",
                what="pre-training a VAE and UNet on drawings of the simulated world")
 def build_tiny_sd(folder, seed=0, trained=True, progress=False):
     """Write ``folder/unet`` and ``folder/scheduler`` (and, when ``trained``, ``folder/vae``).

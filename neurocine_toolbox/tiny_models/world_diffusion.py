@@ -7,7 +7,9 @@ conditioned on the true captions. So ``tiny-sd`` is pre-trained the way SD was, 
 small ``AutoencoderKL`` and the UNet learn, on freshly drawn frames of the simulated classes at
 random places, sizes and backgrounds (:func:`~.world_clip.synthetic_pairs`), to draw the frame a
 caption describes, conditioned on ``tiny-clip``'s text states. Like SD it never sees the
-dataset's own movies.
+dataset's own movies. Its VAE also learns blurred drawings and averages of several (as SD's VAE
+has seen blurry photographs): the low-level pathway's clips are such averages, and a VAE that had
+seen only sharp drawings decoded them into dark noise (docs/decoder.md).
 """
 
 import numpy as np
@@ -25,9 +27,27 @@ def _batches(n, batch_size, steps, generator, desc, progress):
         yield randint(0, n, (batch_size,), generator)
 
 
-def train_world_vae(vae, images, *, steps=600, batch_size=16, learning_rate=1e-3, kl_weight=1e-6, seed=0,
+def blurred_and_averaged(frames, n, seed):
+    """``n`` blurred frames and ``n`` averages of 2–8 frames, uint8 like ``frames`` ``[N, H, W, 3]``.
+
+    The blur is Gaussian with σ from 0.5 to 3 pixels (of a 32² frame, scaled with the size).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    scale = frames.shape[1] / 32
+    blurred = np.stack([gaussian_filter(frames[i].astype(np.float32), (s, s, 0)) for i, s in
+                        zip(rng.integers(0, len(frames), n), rng.uniform(0.5, 3.0, n) * scale)])
+    averaged = np.stack([frames[rng.integers(0, len(frames), k)].astype(np.float32).mean(axis=0)
+                         for k in rng.integers(2, 9, n)])
+    return np.rint(np.concatenate([blurred, averaged])).astype(np.uint8)
+
+
+def train_world_vae(vae, images, *, steps=1800, batch_size=16, learning_rate=2e-3, kl_weight=1e-6, seed=0,
                     progress=False):
     """Train an ``AutoencoderKL`` in place on images in [−1, 1]; ``progress`` shows a bar over the steps.
+
+    One-cycle learning rate (peak ``learning_rate``).
 
     Returns
     -------
@@ -36,6 +56,7 @@ def train_world_vae(vae, images, *, steps=600, batch_size=16, learning_rate=1e-3
     """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=learning_rate)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=steps, pct_start=0.05)
     losses = []
     vae.train()
     for index in _batches(len(images), batch_size, steps, generator, "tiny-sd: VAE", progress):
@@ -46,6 +67,7 @@ def train_world_vae(vae, images, *, steps=600, batch_size=16, learning_rate=1e-3
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+        schedule.step()
         losses.append(loss.item())
     vae.eval()
     return losses
@@ -83,7 +105,7 @@ def train_world_unet(unet, latents, states, scheduler, *, steps=2000, batch_size
     return losses
 
 
-def pretrain_world_diffusion(unet, vae, clip, scheduler, *, size=32, n_pairs=6000, vae_steps=600, unet_steps=2000,
+def pretrain_world_diffusion(unet, vae, clip, scheduler, *, size=32, n_pairs=6000, vae_steps=1800, unet_steps=2000,
                              seed=0, progress=False):
     """Pre-train ``vae`` and ``unet`` on captioned drawings of the simulated world, in place.
 
@@ -113,8 +135,10 @@ def pretrain_world_diffusion(unet, vae, clip, scheduler, *, size=32, n_pairs=600
                              return_tensors="pt")["input_ids"]
         states = torch.cat([clip.model.text_model(input_ids=ids[i:i + 512]).last_hidden_state
                             for i in range(0, len(ids), 512)])
+    low_level = blurred_and_averaged(frames, n_pairs // 3, seed + 2)
+    vae_images = torch.cat([images, torch.from_numpy(low_level).permute(0, 3, 1, 2).float() / 127.5 - 1.0])
     torch.manual_seed(seed)
-    vae_losses = train_world_vae(vae, images, steps=vae_steps, seed=seed, progress=progress)
+    vae_losses = train_world_vae(vae, vae_images, steps=vae_steps, seed=seed, progress=progress)
     means = posterior_means(vae, images)
     vae.register_to_config(scaling_factor=1.0 / float(means.std()))  # unit-variance latents
     latents = means * vae.config.scaling_factor

@@ -232,6 +232,14 @@ def _fmri_condition(negative, dropout):
     return condition
 
 
+def _perception_reconstructor(root):
+    """The run's fitted perception reconstructor (stage ``perception``), or None."""
+    from ..models.perception_reconstructor import PerceptionReconstructor
+
+    folder = Path(root) / "perception" / "model"
+    return PerceptionReconstructor.from_pretrained(folder) if (folder / "config.json").is_file() else None
+
+
 def _vae_for(config, root):
     """The frozen VAE of the decoder stages and the name it is recorded under."""
     from ..models.diffusion_components import vae_location
@@ -339,5 +347,6 @@ def decoder_fmri_stage(stage_dir, root, train_store, config, *, resume=False, pr
                             seed=config["seed"], resume=resume, progress=progress)
     model.requires_grad_(True)
     pipeline = NeuroCinePipeline(vae=vae.cpu(), unet=model.unet, fmri_encoder=model.fmri_encoder,
-                                 scheduler=load_noise_scheduler(config["decoder"]["pretrained"], "ddim"))
+                                 scheduler=load_noise_scheduler(config["decoder"]["pretrained"], "ddim"),
+                                 perception_reconstructor=_perception_reconstructor(root))
     return save_model(pipeline, Path(stage_dir) / "model")

@@ -9,6 +9,7 @@ Outputs, per subject and run name (the preset or config file name, or ``--name``
         encoder/             contrastive fine-tuning: …, model/, retrieval.json
         vae/                 a small AutoencoderKL (only when no pretrained VAE is configured)
         latents-train.safetensors   the training clips' latents, cached once per VAE
+        perception/          the low-level pathway (perception.enabled): model/, fit.json
         decoder-text/        stage A: model/ (the video UNet)
         decoder-fmri/        stage B: model/ (the whole NeuroCinePipeline)
 
@@ -34,11 +35,12 @@ from ..utils.atomic import write_text_atomic
 from ..utils.processes import check_launch
 from .decoder_stages import decoder_fmri_stage, decoder_text_stage, vae_stage
 from .encoder_stages import contrastive_stage, encoder_kwargs, pretrain_stage
+from .perception_stage import perception_stage
 
 log = logging.getLogger("neurocine")
 
-STAGES = ("pretrain", "encoder", "vae", "decoder-text", "decoder-fmri")
-DECODER_STAGES = ("vae", "decoder-text", "decoder-fmri")
+STAGES = ("pretrain", "encoder", "vae", "perception", "decoder-text", "decoder-fmri")
+DECODER_STAGES = ("vae", "perception", "decoder-text", "decoder-fmri")
 #: Names that stand for several stages.
 STAGE_GROUPS = {"decoder": ("decoder-text", "decoder-fmri")}
 
@@ -121,6 +123,8 @@ def _plan_stages(stages, config):
     not_needed = {}
     if config["encoder"]["init_from"] and "pretrain" in stages and not explicit:
         not_needed["pretrain"] = f"encoder.init_from is {config['encoder']['init_from']}"
+    if not config["perception"]["enabled"] and "perception" in stages and not explicit:
+        not_needed["perception"] = "perception.enabled is false (the paper's method)"
     if any(s in stages for s in DECODER_STAGES):
         require_stable_diffusion(config["decoder"]["pretrained"])
         found = vae_location(config)
@@ -185,9 +189,10 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
     subject : str
         Label, with or without ``sub-``.
     stages : sequence of str, optional
-        Stages to run (default: all, in order: pretrain, encoder, vae, decoder-text, decoder-fmri;
-        ``decoder`` stands for the last two). ``pretrain`` is left out when ``encoder.init_from``
-        names a checkpoint, ``vae`` when a pretrained VAE is configured.
+        Stages to run (default: all, in order: pretrain, encoder, vae, perception, decoder-text,
+        decoder-fmri; ``decoder`` stands for the last two). ``pretrain`` is left out when
+        ``encoder.init_from`` names a checkpoint, ``vae`` when a pretrained VAE is configured,
+        ``perception`` when ``perception.enabled`` is false.
     preset, config_path, overrides
         As :func:`neurocine_toolbox.config.load_config`.
     name : str, optional
@@ -271,6 +276,8 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
                 summary["retrieval"] = evaluate_encoder(folder, stores["test"], config, stage_dir)
         elif stage == "vae":
             vae_stage(stage_dir, stores["train"], config, resume=resume, progress=progress)
+        elif stage == "perception":
+            perception_stage(stage_dir, root, stores["train"], config, progress=progress)
         elif stage == "decoder-text":
             decoder_text_stage(stage_dir, root, stores["train"], config, resume=resume, progress=progress)
         elif stage == "decoder-fmri":

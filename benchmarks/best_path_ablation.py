@@ -1,0 +1,152 @@
+"""The best path's ablation: simulated datasets × training seeds × decoding variants, each fully evaluated.
+
+For each dataset seed, a small simulated dataset (the demo's: ``simulate --preset small``; prep
+with reliability-selected voxels; the true captions embedded) is made once under ``OUT``. For each
+training seed one run of ``--preset`` is trained (``--set seed=T``); every row of the ablation is
+then a decoding of that same run with other ``sampling.*`` settings, each scored by ``neurocine
+evaluate`` with every metric and baseline (ridge included). Rows whose training differs are
+separate presets (``--row NAME=PRESET:key=value,...``).
+
+Writes ``OUT/results/data-<D>/seed-<T>/<row>/{metrics.json,metrics.md}`` and a summary,
+``OUT/results/summary.json`` and ``summary.md``: per dataset, every row's SSIM and N-way scores
+over training seeds beside the baselines', each with its block-bootstrap interval.
+
+Usage::
+
+    python benchmarks/best_path_ablation.py /tmp/ablation --data-seeds 0 1 --train-seeds 0 1 2 \\
+        --preset tiny-perception-sdedit \\
+        --row paper=:sampling.strength=1.0 --row best=:
+"""
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+KEYS = [("ssim", "mindvideo-rgb", None), ("frame_nway", "peers", 2), ("frame_nway", "peers", 50),
+        ("clip_nway", "peers", 2), ("clip_nway", "peers", 50), ("temporal_consistency", "clip-consecutive-cosine", None)]
+
+
+def dataset(out, seed):
+    """The demo's dataset, simulated with ``seed`` (prepared and embedded once)."""
+    from neurocine_toolbox.config import load_config
+    from neurocine_toolbox.data.embedding import embed_stores
+    from neurocine_toolbox.data.prep import prep
+    from neurocine_toolbox.demo import PREP, SIMULATION
+    from neurocine_toolbox.simulate import simulate_dataset
+
+    bids = Path(out) / f"data-{seed}" / "bids"
+    derivatives = bids / "derivatives" / "neurocine"
+    if (derivatives / "embedded.done").is_file():
+        return derivatives
+    if not (bids / "dataset_description.json").is_file():
+        simulate_dataset(bids, seed=seed, progress=False, **SIMULATION)
+    stores = prep(bids, options=PREP, progress=False)
+    embed_stores(stores, dict(load_config("tiny")["embedding"], captions="sidecar"), progress=False, bids_dir=bids)
+    (derivatives / "embedded.done").write_text("")
+    return derivatives
+
+
+def parse_row(text):
+    """``name=preset:key=value,key=value`` (an empty preset: the --preset)."""
+    name, _, rest = text.partition("=")
+    preset, _, settings = rest.partition(":")
+    return name, preset or None, [s for s in settings.split(",") if s]
+
+
+def row_scores(metrics):
+    """``{key: {"value", "ci", "baselines": {name: [value, low, high]}}}`` for the summary's metrics."""
+    out = {}
+    for row in metrics["metrics"]:
+        key = (row["name"], row["protocol"], row["n_way"])
+        if key in KEYS and (row["top_k"] in (None, 1)):
+            ci = row.get("baselines_ci95", {})
+            out[":".join(str(k) for k in key if k is not None)] = {
+                "value": row["value"], "ci": [row["ci_low"], row["ci_high"]], "chance": row["chance"],
+                "baselines": {b: [v, *(ci.get(b) or [None, None])] for b, v in row["baselines"].items()},
+                "versus": {b: d for b, d in row["versus_baselines"].items()}}
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out")
+    parser.add_argument("--data-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--preset", default="tiny-perception-sdedit")
+    parser.add_argument("--row", action="append", default=[], help="name=[preset]:sampling.key=value,...")
+    parser.add_argument("--metrics", nargs="+", help="evaluate's metrics (default: the run's config)")
+    args = parser.parse_args()
+
+    from neurocine_toolbox.evaluation.evaluate import evaluate_run
+    from neurocine_toolbox.pipelines.decode_split import decode_split
+    from neurocine_toolbox.training.fit import fit
+
+    rows = [parse_row(r) for r in args.row] or [("best", None, [])]
+    results = Path(args.out) / "results"
+    summary = {}
+    for data_seed in args.data_seeds:
+        derivatives = dataset(args.out, data_seed)
+        for train_seed in args.train_seeds:
+            for row, preset, settings in rows:
+                preset = preset or args.preset
+                name = f"{preset}-seed{train_seed}"
+                target = results / f"data-{data_seed}" / f"seed-{train_seed}" / row
+                if (target / "metrics.json").is_file():
+                    metrics = json.loads((target / "metrics.json").read_text())
+                else:
+                    start = time.perf_counter()
+                    fit(derivatives, "01", preset=preset, overrides=[f"seed={train_seed}"], name=name, progress=False)
+                    fitted = time.perf_counter() - start
+                    decode_split(derivatives, "01", name=name, overrides=settings, force=True, progress=False)
+                    record = evaluate_run(derivatives, "01", name=name, ridge=True, metrics=args.metrics,
+                                          progress=False)
+                    target.mkdir(parents=True, exist_ok=True)
+                    for file in ("metrics.json", "metrics.md"):
+                        shutil.copy(record["out_dir"] / file, target / file)
+                    metrics = json.loads((target / "metrics.json").read_text())
+                    print(f"data {data_seed} seed {train_seed} {row}: fit {fitted:.0f} s, total "
+                          f"{time.perf_counter() - start:.0f} s", flush=True)
+                summary.setdefault(f"data-{data_seed}", {}).setdefault(row, {})[train_seed] = row_scores(metrics)
+    (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (results / "summary.md").write_text("\n".join(summary_lines(summary, [r[0] for r in rows])) + "\n")
+    print("\n".join(summary_lines(summary, [r[0] for r in rows])))
+
+
+def _cell(value, ci):
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def summary_lines(summary, rows):
+    """One Markdown table per dataset: rows × metrics, each training seed's value [95 % CI]."""
+    lines = []
+    for data, by_row in summary.items():
+        keys = [k for k in next(iter(next(iter(by_row.values())).values()))]
+        lines += [f"### {data}", "", "| row | seed | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
+        seeds = sorted({s for r in by_row.values() for s in r})
+        for seed in seeds:
+            for row in rows:
+                scores = by_row.get(row, {}).get(seed)
+                if scores:
+                    lines.append(f"| {row} | {seed} | " + " | ".join(_cell(scores[k]["value"], scores[k]["ci"])
+                                                                   for k in keys) + " |")
+            first = by_row[rows[0]][seed]
+            for baseline in ("mean_clip", "ridge", "shuffled"):
+                cells = []
+                for k in keys:
+                    value = first[k]["baselines"].get(baseline)
+                    cells.append("–" if not value or value[0] is None else
+                                 (_cell(value[0], value[1:]) if value[1] is not None else f"{value[0]:.3f}"))
+                lines.append(f"| *{baseline}* | {seed} | " + " | ".join(cells) + " |")
+        means = {row: {k: float(np.mean([by_row[row][s][k]["value"] for s in by_row[row]])) for k in keys}
+                 for row in rows if row in by_row}
+        lines += ["", "Mean over seeds: " + "; ".join(f"{row}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items())
+                                                      for row, m in means.items()), ""]
+    return lines
+
+
+if __name__ == "__main__":
+    main()
