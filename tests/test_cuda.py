@@ -20,7 +20,8 @@ QUICK = ["--preset", "tiny", "--set", "pretrain.steps=4", "--set", "pretrain.bat
          "--set", "decoder_text.steps=3", "--set", "decoder_text.batch_size=2",
          "--set", "decoder_fmri.steps=3", "--set", "decoder_fmri.batch_size=2",
          "--set", "sampling.num_inference_steps=3", "--set", "sampling.batch_size=4",
-         "--set", "training.checkpoint_every=2", "--set", "training.mixed_precision=bf16"]
+         "--set", "training.checkpoint_every=2", "--set", "training.mixed_precision=bf16",
+         "--set", "perception.enabled=true", "--set", "perception.rank=4"]
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +75,27 @@ def test_every_stage_then_decode_on_cuda_in_bf16(invoke, cuda_derivatives, monke
     retrieval = json.loads((cuda_derivatives / "sub-01/models/gpu/encoder/retrieval.json").read_text())
     assert retrieval["fmri_to_image"]["n"] > 0
 
-    decoded = invoke(["decode", "--subject", "01", "--derivatives", cuda_derivatives, "--name", "gpu", "--limit", "6"])
+    # The low-level pathway's start on the GPU: its reconstructor stays in float32 under bf16.
+    decoded = invoke(["decode", "--subject", "01", "--derivatives", cuda_derivatives, "--name", "gpu", "--limit", "6",
+                      "--set", "sampling.strength=0.5"])
     assert decoded.exit_code == 0, decoded.stderr
     frames = np.load(cuda_derivatives / "sub-01/models/gpu/decoded-test/frames.npz")["decoded"]
     assert frames.shape[0] == 6 and frames.std() > 0
+
+
+def test_perception_reconstructor_on_cuda_matches_the_cpu():
+    from neurocine_toolbox.models.perception_reconstructor import PerceptionReconstructor
+
+    model = PerceptionReconstructor(window=2, num_columns=300, latent_shape=[4, 6, 8, 8], rank=16)
+    generator = torch.Generator().manual_seed(0)
+    for buffer in model.buffers():
+        buffer.copy_(torch.randn(buffer.shape, generator=generator))
+    windows = torch.randn(5, 2, 300, generator=generator)
+    with torch.no_grad():
+        cpu = model(windows)
+        gpu = model.to("cuda")(windows.cuda())
+    assert gpu.device.type == "cuda" and gpu.dtype == torch.float32
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-3, atol=1e-3)
 
 
 def test_decoding_on_cuda_with_cpu_generators_gives_the_cpu_noise():

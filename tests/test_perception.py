@@ -1,7 +1,5 @@
 """The perception reconstructor: reduced-rank ridge, its torch form, and the pipeline starting from it."""
 
-import json
-
 import numpy as np
 import pytest
 import torch

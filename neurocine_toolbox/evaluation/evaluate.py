@@ -237,26 +237,19 @@ def ridge_latents(root, config, train_store, split_store, rows, progress=True):
     """
     import torch
 
-    from ..data.dataset import window_starts, windows_at
+    from ..data.dataset import windows_at
     from ..data.store import open_store
-    from ..training.decoder_stages import _vae_for, cached_latents
+    from ..training.perception_stage import training_windows_and_latents
     from .baselines import RidgeLatentBaseline
 
+    fmri, targets, groups, vae = training_windows_and_latents(root, config, train_store, progress)
     window, lag = int(config["data"]["window"]), int(config["data"]["lag"])
-    vae, vae_name = _vae_for(config, root)
-    vae.eval()
-    latents = cached_latents(root, vae, vae_name, train_store, config, progress=progress)
-    with open_store(train_store) as store:
-        starts = window_starts(store.runs, store.tr_in_run, window, lag)
-        fmri = windows_at(store.fmri, starts, window, lag)
-        targets = latents[np.asarray(store.frame_rows)[starts]].float().numpy()
-        groups = store.runs[starts]
     log.info("ridge baseline: %d training windows → latents %s, alpha by cross-validation over %d runs",
-             len(starts), tuple(targets.shape[1:]), len(np.unique(groups)))
+             len(fmri), tuple(targets.shape[1:]), len(np.unique(groups)))
     model = RidgeLatentBaseline().fit(fmri, targets, groups)
     with open_store(split_store) as store:
         test = windows_at(store.fmri, rows, window, lag)
-    info = {"alpha": model.alpha_, "cv_r2": model.cv_r2_, "n_train_windows": int(len(starts))}
+    info = {"alpha": model.alpha_, "cv_r2": model.cv_r2_, "n_train_windows": int(len(fmri))}
     return torch.from_numpy(model.predict(test)), vae, info
 
 

@@ -215,6 +215,8 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
 
     with _quiet_diffusers():
         pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir).to(state.device, dtype)
+    if pipeline.perception_reconstructor is not None:  # a linear map over thousands of voxels: kept in float32
+        pipeline.perception_reconstructor.to(torch.float32)
     pipeline.set_progress_bar_config(disable=True)
     seed = int(config["seed"])
     mine = todo[state.process_index::state.num_processes]

@@ -16,6 +16,7 @@ import numpy as np
 from ..data.dataset import window_starts, windows_at
 from ..data.store import open_store
 from ..utils.atomic import write_text_atomic
+from ..utils.processes import process_state
 from .decoder_stages import _vae_for, cached_latents
 from .encoder_stages import save_model
 from .perception_ridge import PerceptionRidge
@@ -67,11 +68,12 @@ def perception_stage(stage_dir, root, train_store, config, *, progress=True):
     log.info("perception: alpha %g; held-out runs' share of latent variance explained %.3f (%.0f s)",
              estimator.alpha_, estimator.cv_r2_[estimator.alpha_], seconds)
     model = PerceptionReconstructor.from_estimator(estimator, window=fmri.shape[1], num_columns=fmri.shape[2])
-    folder = save_model(model, stage_dir / "model")
     record = {"alpha": estimator.alpha_, "cv_r2": estimator.cv_r2_, "rank": len(model.coef),
               "variance_in_rank": estimator.explained_by_rank_, "n_train_windows": int(len(fmri)),
               "n_train_runs": int(len(np.unique(runs))), "seconds": seconds}
-    write_text_atomic(stage_dir / "fit.json", json.dumps(record, indent=2) + "\n")
+    if process_state().is_main_process:  # under `accelerate launch` every process fits; one writes
+        write_text_atomic(stage_dir / "fit.json", json.dumps(record, indent=2) + "\n")
+    folder = save_model(model, stage_dir / "model")  # last: model/ marks the stage finished
     add_to_saved_pipeline(root, model)
     return folder
 
