@@ -7,9 +7,10 @@ then a decoding of that same run with other ``sampling.*`` settings, each scored
 evaluate`` with every metric and baseline (ridge included). Rows whose training differs are
 separate presets (``--row NAME=PRESET:key=value,...``).
 
-Writes ``OUT/results/data-<D>/seed-<T>/<row>/{metrics.json,metrics.md}`` and a summary,
-``OUT/results/summary.json`` and ``summary.md``: per dataset, every row's SSIM and N-way scores
-over training seeds beside the baselines', each with its block-bootstrap interval.
+Writes ``OUT/results/data-<D>/seed-<T>/<row>/{metrics.json,metrics.md}``, a summary,
+``OUT/results/summary.json`` and ``summary.md`` (per dataset, every row's SSIM and N-way scores
+over training seeds beside the baselines', each with its block-bootstrap interval) and
+``OUT/results/tables.md``, every row's whole ``evaluate`` table.
 
 Usage::
 
@@ -112,6 +113,14 @@ def main():
                           f"{time.perf_counter() - start:.0f} s", flush=True)
                 summary.setdefault(f"data-{data_seed}", {}).setdefault(row, {})[train_seed] = row_scores(metrics)
     (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    full = []  # every row's whole evaluate table, in order
+    for data_seed in args.data_seeds:
+        for train_seed in args.train_seeds:
+            for row, _, settings in rows:
+                table = (results / f"data-{data_seed}" / f"seed-{train_seed}" / row / "metrics.md").read_text()
+                full += [f"### Dataset seed {data_seed}, training seed {train_seed}: {row}"
+                         f"{' (' + ', '.join(settings) + ')' if settings else ''}", "", table.strip(), ""]
+    (results / "tables.md").write_text("\n".join(full))
     (results / "summary.md").write_text("\n".join(summary_lines(summary, [r[0] for r in rows])) + "\n")
     print("\n".join(summary_lines(summary, [r[0] for r in rows])))
 
@@ -141,6 +150,16 @@ def summary_lines(summary, rows):
                     cells.append("–" if not value or value[0] is None else
                                  (_cell(value[0], value[1:]) if value[1] is not None else f"{value[0]:.3f}"))
                 lines.append(f"| *{baseline}* | {seed} | " + " | ".join(cells) + " |")
+        lines += ["", "Paired differences, row − baseline (same clips), 95 % interval:", "",
+                  "| row | seed | metric | − mean clip | − ridge | − shuffled |", "|---|---|---|---|---|---|"]
+        for seed in seeds:
+            for row in rows:
+                for k in keys:
+                    versus = by_row.get(row, {}).get(seed, {}).get(k, {}).get("versus", {})
+                    if versus:
+                        cells = [f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "–"
+                                 for d in (versus.get(b) for b in ("mean_clip", "ridge", "shuffled"))]
+                        lines.append(f"| {row} | {seed} | {k} | " + " | ".join(cells) + " |")
         means = {row: {k: float(np.mean([by_row[row][s][k]["value"] for s in by_row[row]])) for k in keys}
                  for row in rows if row in by_row}
         lines += ["", "Mean over seeds: " + "; ".join(f"{row}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items())
