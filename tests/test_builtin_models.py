@@ -11,7 +11,7 @@ from neurocine_toolbox.models.pretrained import build_tiny, builtin_builder, bui
 
 NAMES = ["tiny-blip", "tiny-clip", "tiny-sd", "tiny-sd-random", "tiny-videomae", "tiny-vit"]
 #: The version of the folders every cache holds today: bump it only when a builder's output changes.
-VERSIONS = {"tiny-blip": 4, "tiny-clip": 4, "tiny-sd": 4, "tiny-sd-random": 4, "tiny-videomae": 1, "tiny-vit": 1}
+VERSIONS = {"tiny-blip": 4, "tiny-clip": 4, "tiny-sd": 5, "tiny-sd-random": 4, "tiny-videomae": 1, "tiny-vit": 1}
 
 
 def test_the_four_names_are_registered_with_their_builders_and_versions():
