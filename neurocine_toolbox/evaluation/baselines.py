@@ -127,17 +127,10 @@ class RidgeLatentBaseline:
         from sklearn.linear_model import Ridge
         from sklearn.model_selection import GridSearchCV, GroupKFold
 
-        x = np.asarray(fmri, np.float32).reshape(len(fmri), -1)
-        y = np.asarray(latents, np.float32).reshape(len(latents), -1)
-        runs = np.asarray(runs)
-        if len(x) != len(y) or len(x) != len(runs):
-            raise NeurocineError(f"{len(x)} fMRI windows, {len(y)} latents and {len(runs)} run labels differ")
-        if not np.isfinite(x).all() or not np.isfinite(y).all():
-            raise NeurocineError("the ridge baseline's training data hold NaN or infinite values")
+        from ..training.perception_ridge import ridge_training_data
+
+        x, y, runs = ridge_training_data(fmri, latents, runs, "the ridge baseline")
         n_runs = len(np.unique(runs))
-        if n_runs < 2:
-            raise NeurocineError("the ridge baseline needs at least 2 training runs to choose alpha by "
-                                 f"cross-validation over runs; the training split has {n_runs}")
         search = GridSearchCV(Ridge(), {"alpha": list(self.alphas)}, cv=GroupKFold(min(self.n_folds, n_runs)),
                               scoring="r2")
         search.fit(x, y, groups=runs)

@@ -18,6 +18,28 @@ from ..errors import NeurocineError
 log = logging.getLogger("neurocine")
 
 
+def ridge_training_data(fmri, latents, runs, what):
+    """Flattened float32 ``x [N, -1]``, ``y [N, -1]`` and ``runs``, checked for a ridge chosen by CV over runs.
+
+    Raises
+    ------
+    NeurocineError
+        Lengths that differ, NaN or infinite values, or fewer than 2 runs (one line naming ``what``).
+    """
+    x = np.asarray(fmri, np.float32).reshape(len(fmri), -1)
+    y = np.asarray(latents, np.float32).reshape(len(latents), -1)
+    runs = np.asarray(runs)
+    if not len(x) == len(y) == len(runs):
+        raise NeurocineError(f"{len(x)} fMRI windows, {len(y)} latents and {len(runs)} run labels differ")
+    if not np.isfinite(x).all() or not np.isfinite(y).all():
+        raise NeurocineError(f"{what}'s training data hold NaN or infinite values")
+    n_runs = len(np.unique(runs))
+    if n_runs < 2:
+        raise NeurocineError(f"{what} needs at least 2 training runs to choose its ridge penalty by "
+                             f"cross-validation over runs; the training split has {n_runs}")
+    return x, y, runs
+
+
 class PerceptionRidge:
     """Ridge regression from flattened fMRI windows to the principal components of clip latents.
 
@@ -58,17 +80,8 @@ class PerceptionRidge:
         from sklearn.linear_model import Ridge
         from sklearn.model_selection import GridSearchCV, GroupKFold
 
-        x = np.asarray(fmri, np.float32).reshape(len(fmri), -1)
-        y = np.asarray(latents, np.float32).reshape(len(latents), -1)
-        runs = np.asarray(runs)
-        if not len(x) == len(y) == len(runs):
-            raise NeurocineError(f"{len(x)} fMRI windows, {len(y)} latents and {len(runs)} run labels differ")
-        if not np.isfinite(x).all() or not np.isfinite(y).all():
-            raise NeurocineError("the perception reconstructor's training data hold NaN or infinite values")
+        x, y, runs = ridge_training_data(fmri, latents, runs, "the perception reconstructor")
         n_runs = len(np.unique(runs))
-        if n_runs < 2:
-            raise NeurocineError("the perception reconstructor needs at least 2 training runs to choose its "
-                                 f"ridge penalty by cross-validation over runs; the training split has {n_runs}")
         rank = int(min(self.rank, len(y) - 1, y.shape[1]))
         self.pca_ = PCA(n_components=rank, svd_solver="randomized" if rank < min(y.shape) // 2 else "full",
                         random_state=self.seed).fit(y)
