@@ -145,6 +145,15 @@ def test_perception_stage_is_fitted_on_training_runs_and_saved_with_the_pipeline
     assert _decode(invoke, trained, "--name", "dec", "--force").exit_code == 0
     assert not np.array_equal(started, np.load(run / "decoded-test/frames.npz")["decoded"])
 
+    # Decoding in bf16 keeps the reconstructor's weights in float32, unrounded.
+    from neurocine_toolbox.models.perception_reconstructor import PerceptionReconstructor
+    from neurocine_toolbox.pipelines.decode_split import load_pipeline
+
+    half = load_pipeline(run / "decoder-fmri/model", "cpu", torch.bfloat16)
+    saved = PerceptionReconstructor.from_pretrained(run / "perception/model")
+    assert half.unet.dtype == torch.bfloat16 and half.perception_reconstructor.coef.dtype == torch.float32
+    assert torch.equal(half.perception_reconstructor.coef, saved.coef)
+
     # A pipeline without one refuses strength < 1 in one line, before writing anything.
     plain = run.parent / "dec-plain"
     shutil.copytree(run / "decoder-fmri", plain / "decoder-fmri")

@@ -137,6 +137,24 @@ def _negative(config, stores, window, lag):
     raise NeurocineError(f"sampling.negative must be train_mean or test_mean, not '{choice}'")
 
 
+def load_pipeline(pipeline_dir, device, dtype):
+    """A saved pipeline on ``device``, its models in ``dtype`` but the perception reconstructor in float32.
+
+    The reconstructor is set aside before the cast: a linear map over thousands of voxels whose
+    weights were rounded to bf16 would stay rounded when cast back.
+    """
+    from . import NeuroCinePipeline
+
+    with _quiet_diffusers():
+        pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir)
+    reconstructor = pipeline.perception_reconstructor
+    pipeline.register_modules(perception_reconstructor=None)
+    pipeline.to(device, dtype)
+    if reconstructor is not None:
+        pipeline.register_modules(perception_reconstructor=reconstructor.to(device))
+    return pipeline
+
+
 def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides=(), progress=True,
                  limit=None, force=False, command=None):
     """Decode every window of a split with a run's trained pipeline.
@@ -163,8 +181,6 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     dict
         ``{"out_dir", "n_clips", "decoded", "skipped", "ssim" (or None), "main_process"}``
     """
-    from . import NeuroCinePipeline
-
     subject = subject.removeprefix("sub-")
     root = find_run(derivatives_dir, subject, name)
     config = load_run_config(root, overrides, "sampling", "decode")
@@ -213,10 +229,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     if skipped:
         log.info("decode: %d of %d clips decoded earlier; skipped", skipped, len(starts))
 
-    with _quiet_diffusers():
-        pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir).to(state.device, dtype)
-    if pipeline.perception_reconstructor is not None:  # a linear map over thousands of voxels: kept in float32
-        pipeline.perception_reconstructor.to(torch.float32)
+    pipeline = load_pipeline(pipeline_dir, state.device, dtype)
     pipeline.set_progress_bar_config(disable=True)
     seed = int(config["seed"])
     mine = todo[state.process_index::state.num_processes]
