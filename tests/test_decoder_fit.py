@@ -149,7 +149,17 @@ def test_perception_stage_is_fitted_on_training_runs_and_saved_with_the_pipeline
     from neurocine_toolbox.models.perception_reconstructor import PerceptionReconstructor
     from neurocine_toolbox.pipelines.decode_split import load_pipeline
 
-    half = load_pipeline(run / "decoder-fmri/model", "cpu", torch.bfloat16)
+    import logging
+
+    seen = []  # diffusers' own logger (it does not propagate): its advice against casting stays unshown
+    listener = logging.Handler()
+    listener.emit = seen.append
+    logging.getLogger("diffusers").addHandler(listener)
+    try:
+        half = load_pipeline(run / "decoder-fmri/model", "cpu", torch.bfloat16)
+    finally:
+        logging.getLogger("diffusers").removeHandler(listener)
+    assert not [r for r in seen if "kept in float32" in r.getMessage()]
     saved = PerceptionReconstructor.from_pretrained(run / "perception/model")
     assert half.unet.dtype == torch.bfloat16 and half.perception_reconstructor.coef.dtype == torch.float32
     assert torch.equal(half.perception_reconstructor.coef, saved.coef)

@@ -147,9 +147,9 @@ def load_pipeline(pipeline_dir, device, dtype):
 
     with _quiet_diffusers():
         pipeline = NeuroCinePipeline.from_pretrained(pipeline_dir)
-    reconstructor = pipeline.perception_reconstructor
-    pipeline.register_modules(perception_reconstructor=None)
-    pipeline.to(device, dtype)
+        reconstructor = pipeline.perception_reconstructor
+        pipeline.register_modules(perception_reconstructor=None)
+        pipeline.to(device, dtype)  # on purpose: diffusers' advice to cast in from_pretrained stays quiet
     if reconstructor is not None:
         pipeline.register_modules(perception_reconstructor=reconstructor.to(device))
     return pipeline
