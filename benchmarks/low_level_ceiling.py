@@ -54,7 +54,7 @@ def main():
     from neurocine_toolbox.data.store import open_store, store_path
     from neurocine_toolbox.evaluation.pixel_metrics import ssim_per_frame
     from neurocine_toolbox.pipelines import NeuroCinePipeline
-    from neurocine_toolbox.training.loop import step_seed
+    from neurocine_toolbox.pipelines.decode_split import decode_windows
 
     root = Path(args.derivatives) / f"sub-{args.subject}" / "models" / args.name
     config = load_config(path=root / "config.yaml")
@@ -128,21 +128,13 @@ def main():
         print(f"latents from {name} ({a.shape[1]} features): test R² {r2:.3f}, decoded SSIM {ssim(decode(p.reshape(shape))):.3f}")
 
     if args.sdedit:
-        sampling = config["sampling"]
         negative = mean_training_window(store_path(args.derivatives, args.subject, "train"), window, lag)
         mean = np.broadcast_to(np.rint(c_train.mean(axis=0)).astype(np.uint8), c_test.shape).copy()
         for name, init in (("the mean training clip", encode(mean)), ("the 8x8 pixel ridge", encode(pixels))):
             for strength in (0.5, 0.3):
-                decoded = []
-                for i in range(0, len(f_test), 13):
-                    rows = list(range(i, min(i + 13, len(f_test))))
-                    decoded.append(pipe(f_test[rows], num_inference_steps=int(sampling["num_inference_steps"]),
-                                        guidance_scale=float(sampling["guidance_scale"]),
-                                        beta=float(config["decoder"]["beta"]), negative_fmri=negative,
-                                        generator=[torch.Generator().manual_seed(step_seed(int(config["seed"]), r, 6))
-                                                   for r in rows],
-                                        num_frames=frames, height=resolution, width=resolution,
-                                        init_latents=init[rows], strength=strength).frames)
+                decoded = [decode_windows(pipe, f_test, list(range(i, min(i + 13, len(f_test)))), config, negative,
+                                          init_latents=init, strength=strength)
+                           for i in range(0, len(f_test), 13)]
                 print(f"SDEdit from {name}, strength {strength}: {ssim(np.concatenate(decoded)):.3f}")
 
 

@@ -85,8 +85,7 @@ def main():
     from neurocine_toolbox.data.store import open_store, store_path
     from neurocine_toolbox.evaluation.evaluate import EvaluationModels, evaluation_cache_dir
     from neurocine_toolbox.evaluation.metrics_table import score_metrics
-    from neurocine_toolbox.pipelines.decode_split import load_pipeline
-    from neurocine_toolbox.training.loop import step_seed
+    from neurocine_toolbox.pipelines.decode_split import decode_windows, load_pipeline
     from neurocine_toolbox.training.perception_ridge import PerceptionRidge
 
     root = Path(args.derivatives) / f"sub-{args.subject}" / "models" / args.name
@@ -113,16 +112,9 @@ def main():
     seed, batch = int(config["seed"]), int(sampling["batch_size"])
 
     def sample(seed_k, init_latents=None):
-        clips = []
-        for i in range(0, len(fmri), batch):
-            index = list(range(i, min(i + batch, len(fmri))))
-            generators = [torch.Generator().manual_seed(step_seed(seed_k, j, 6)) for j in index]
-            clips.append(pipe(fmri[index], num_inference_steps=int(sampling["num_inference_steps"]),
-                              guidance_scale=float(sampling["guidance_scale"]), beta=float(decoder["beta"]),
-                              generator=generators, negative_fmri=negative, num_frames=frames, height=resolution,
-                              width=resolution, eta=float(sampling["eta"]), strength=float(sampling["strength"]),
-                              init_latents=None if init_latents is None else init_latents[index]).frames)
-        return np.concatenate(clips)
+        return np.concatenate([decode_windows(pipe, fmri, list(range(i, min(i + batch, len(fmri)))), config, negative,
+                                              seed=seed_k, init_latents=init_latents)
+                               for i in range(0, len(fmri), batch)])
 
     def encode(clips):
         x = frames_to_tensor(clips.reshape(-1, *clips.shape[2:]), resolution)

@@ -47,7 +47,7 @@ def main():
     from neurocine_toolbox.evaluation.pixel_metrics import ssim_per_frame
     from neurocine_toolbox.evaluation.time_series_statistics import paired_difference, summarise
     from neurocine_toolbox.pipelines import NeuroCinePipeline
-    from neurocine_toolbox.training.loop import step_seed
+    from neurocine_toolbox.pipelines.decode_split import decode_windows
 
     derivatives = Path(args.derivatives)
     root = derivatives / f"sub-{args.subject}" / "models" / args.name
@@ -80,15 +80,10 @@ def main():
     variants, timings = {}, {}
     for strength in args.strength:
         start = time.perf_counter()
-        clips = []
-        for i in range(0, len(test), int(sampling["batch_size"])):
-            index = list(range(i, min(i + int(sampling["batch_size"]), len(test))))
-            generators = [torch.Generator().manual_seed(step_seed(seed, j, 6)) for j in index]
-            clips.append(pipeline(test[index], num_inference_steps=int(sampling["num_inference_steps"]),
-                                  guidance_scale=guidance, beta=float(decoder["beta"]),
-                                  generator=generators, negative_fmri=negative, num_frames=int(decoder["frames"]),
-                                  height=int(decoder["resolution"]), width=int(decoder["resolution"]),
-                                  eta=float(sampling["eta"]), init_latents=init[index], strength=strength).frames)
+        batch = int(sampling["batch_size"])
+        clips = [decode_windows(pipeline, test, list(range(i, min(i + batch, len(test)))), config, negative,
+                                init_latents=init, strength=strength, guidance_scale=guidance)
+                 for i in range(0, len(test), batch)]
         variants[f"{args.start} {strength:g}" if strength < 1 else "plain decode"] = np.concatenate(clips)
         timings[strength] = time.perf_counter() - start
     variants["ridge clip"] = ridge_clips

@@ -155,6 +155,44 @@ def load_pipeline(pipeline_dir, device, dtype):
     return pipeline
 
 
+def decode_windows(pipeline, fmri, clips, config, negative, *, seed=None, init_latents=None, **sampling_overrides):
+    """Decode some windows with a run's sampling settings, each clip from its own generator.
+
+    Parameters
+    ----------
+    pipeline : NeuroCinePipeline
+    fmri : float ``[N, window, V]``
+        Every window of the split.
+    clips : list of int
+        The windows to decode now (indices into ``fmri``).
+    config : dict
+        The run's config (``sampling``, ``decoder``, ``seed``).
+    negative : float ``[window, V]``
+        The guidance negative.
+    seed : int, optional
+        Clip ``i``'s noise is seeded by ``(seed, i)`` (default: the run's seed, as ``decode``).
+    init_latents : Tensor ``[N, C, F, h, w]``, optional
+        Latents to start from (SDEdit), one per window; default: the pipeline's perception
+        reconstructor when ``sampling.strength`` is below 1.
+    **sampling_overrides
+        ``sampling`` settings to use instead of the run's (e.g. ``strength=0.5``).
+
+    Returns
+    -------
+    ndarray, uint8 ``[len(clips), F, H, W, 3]``
+    """
+    sampling = {**config["sampling"], **sampling_overrides}
+    decoder = config["decoder"]
+    seed = int(config["seed"]) if seed is None else int(seed)
+    generators = [torch.Generator().manual_seed(step_seed(seed, i, 6)) for i in clips]
+    return pipeline(fmri[clips], num_inference_steps=int(sampling["num_inference_steps"]),
+                    guidance_scale=float(sampling["guidance_scale"]), beta=float(decoder["beta"]),
+                    generator=generators, negative_fmri=negative, num_frames=int(decoder["frames"]),
+                    height=int(decoder["resolution"]), width=int(decoder["resolution"]), eta=float(sampling["eta"]),
+                    strength=float(sampling["strength"]),
+                    init_latents=None if init_latents is None else init_latents[clips]).frames
+
+
 def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides=(), progress=True,
                  limit=None, force=False, command=None):
     """Decode every window of a split with a run's trained pipeline.
@@ -236,12 +274,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     bar = progress_bar(total=sum(len(b) for b in mine), desc=f"decode {split}", unit="clip",
                        enabled=progress and state.is_main_process)
     for clips in mine:
-        generators = [torch.Generator().manual_seed(step_seed(seed, i, 6)) for i in clips]
-        frames = pipeline(fmri[clips], num_inference_steps=int(sampling["num_inference_steps"]),
-                          guidance_scale=float(sampling["guidance_scale"]), beta=float(decoder["beta"]),
-                          generator=generators, negative_fmri=negative, num_frames=int(decoder["frames"]),
-                          height=int(decoder["resolution"]), width=int(decoder["resolution"]),
-                          eta=float(sampling["eta"]), strength=strength).frames
+        frames = decode_windows(pipeline, fmri, clips, config, negative)
         for i, clip in zip(clips, frames):
             _write_clip(out_dir, i, clip, truth[i], fps)
         bar.update(len(clips))
