@@ -9,9 +9,10 @@ import click
 @click.pass_context
 def command(ctx, out_dir, seed):
     """Simulate a small BIDS dataset in OUT_DIR/bids (default ./demo-output), prepare it, add
-    captions and CLIP embeddings, train the fMRI encoder and the video decoder with the CPU-sized
-    `tiny` preset, decode the test split, evaluate it beside chance and baselines, and map where the
-    encoder looks on the cortex (an HTML report).
+    captions and CLIP embeddings, train the fMRI encoder, the perception reconstructor and the video
+    decoder with the CPU-sized `tiny-perception-sdedit` preset (the paper's method at tiny sizes plus
+    the low-level pathway), decode the test split, evaluate it beside chance and baselines, and map
+    where the encoder looks on the cortex (an HTML report).
 
     A dataset already simulated there is reused; finished training stages and decoded clips are skipped.
     """

@@ -2,11 +2,12 @@
 
 Today: ``simulate`` → ``prep`` (voxels chosen by test–retest reliability) → ``embed`` → ``fit``
 (the encoder: DC-MAE pre-training and contrastive fine-tuning, then held-out retrieval; the
-decoder: a small VAE, the video UNet on captions, then on fMRI) → ``decode`` (the test split,
-scored by SSIM against its own and other clips' truth) → ``evaluate`` (every metric beside chance
-and the shuffled, mean-clip and ridge baselines, on tiny classifiers) → ``attention-report``
-(where the encoder looks, on the cortex, as one HTML file), all with the CPU-sized ``tiny``
-preset, so ``neurocine demo`` shows the whole toolbox working on a CPU.
+perception reconstructor; the decoder: the video UNet on captions, then on fMRI) → ``decode``
+(the test split, started from the reconstruction, scored by SSIM against its own and other clips'
+truth) → ``evaluate`` (every metric beside chance and the shuffled, mean-clip and ridge
+baselines, on tiny classifiers) → ``attention-report`` (where the encoder looks, on the cortex,
+as one HTML file), all with the CPU-sized ``tiny-perception-sdedit`` preset (the ``tiny`` preset
+plus the low-level pathway), so ``neurocine demo`` shows the whole toolbox working on a CPU.
 """
 
 import logging
