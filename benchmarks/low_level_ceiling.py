@@ -52,6 +52,7 @@ def main():
     from neurocine_toolbox.data.clips import clip_frame_indices, frames_to_tensor, mean_training_window, tensor_to_frames
     from neurocine_toolbox.data.dataset import window_starts, windows_at
     from neurocine_toolbox.data.store import open_store, store_path
+    from neurocine_toolbox.evaluation.evaluate import clips_to_latents
     from neurocine_toolbox.evaluation.pixel_metrics import ssim_per_frame
     from neurocine_toolbox.pipelines import NeuroCinePipeline
     from neurocine_toolbox.pipelines.decode_split import decode_windows
@@ -79,12 +80,6 @@ def main():
         clips = np.broadcast_to(np.clip(np.rint(clips), 0, 255).astype(np.uint8), c_test.shape).copy()
         return float(ssim_per_frame(clips, c_test, "mindvideo-rgb").mean())
 
-    def encode(clips):
-        x = frames_to_tensor(clips.reshape(-1, *clips.shape[2:]), resolution)
-        with torch.no_grad():
-            z = vae.encode(x).latent_dist.mean * vae.config.scaling_factor
-        return z.reshape(len(clips), frames, *z.shape[1:]).transpose(1, 2)
-
     def decode(latents):
         with torch.no_grad():
             return (pipe.decode_latents(torch.tensor(np.asarray(latents), dtype=torch.float32))
@@ -107,8 +102,9 @@ def main():
     pixels = pixels.permute(0, 2, 3, 1).reshape(c_test.shape).clamp(0, 255).round().byte().numpy()
     print(f"ridge to 8x8 pixels, upsampled: {ssim(pixels):.3f}")
 
-    z_train, z_test = encode(c_train).flatten(1).numpy(), encode(c_test).flatten(1).numpy()
-    shape = (-1, *encode(c_test[:1]).shape[1:])
+    z_train, z_test = clips_to_latents(vae, c_train), clips_to_latents(vae, c_test)
+    shape = (-1, *z_test.shape[1:])
+    z_train, z_test = z_train.flatten(1).numpy(), z_test.flatten(1).numpy()
     print(f"mean training latents, decoded: {ssim(decode(np.broadcast_to(z_train.mean(0), z_test.shape).reshape(shape))):.3f}")
     print(f"true latents, decoded: {ssim(decode(z_test.reshape(shape))):.3f}")
     features = {"raw windows": (x_train, x_test),
@@ -130,7 +126,8 @@ def main():
     if args.sdedit:
         negative = mean_training_window(store_path(args.derivatives, args.subject, "train"), window, lag)
         mean = np.broadcast_to(np.rint(c_train.mean(axis=0)).astype(np.uint8), c_test.shape).copy()
-        for name, init in (("the mean training clip", encode(mean)), ("the 8x8 pixel ridge", encode(pixels))):
+        for name, clips in (("the mean training clip", mean), ("the 8x8 pixel ridge", pixels)):
+            init = clips_to_latents(vae, clips)
             for strength in (0.5, 0.3):
                 decoded = [decode_windows(pipe, f_test, list(range(i, min(i + 13, len(f_test)))), config, negative,
                                           init_latents=init, strength=strength)

@@ -83,7 +83,8 @@ def main():
     from neurocine_toolbox.data.clips import clip_frame_indices
     from neurocine_toolbox.data.dataset import window_starts, windows_at
     from neurocine_toolbox.data.store import open_store, store_path
-    from neurocine_toolbox.evaluation.evaluate import EvaluationModels, evaluation_cache_dir
+    from neurocine_toolbox.evaluation.evaluate import (EvaluationModels, clips_to_latents, evaluation_cache_dir,
+                                                       latents_to_clips)
     from neurocine_toolbox.evaluation.metrics_table import score_metrics
     from neurocine_toolbox.pipelines.decode_split import decode_windows, load_pipeline
     from neurocine_toolbox.training.perception_ridge import PerceptionRidge
@@ -103,9 +104,7 @@ def main():
 
     pipe = load_pipeline(root / "decoder-fmri" / "model", "cpu", torch.float32)
     pipe.set_progress_bar_config(disable=True)
-    with torch.no_grad():
-        x = frames_to_tensor(truth.reshape(-1, *truth.shape[2:]), resolution)
-        oracle = tensor_to_frames(pipe.vae.decode(pipe.vae.encode(x).latent_dist.mean).sample).reshape(truth.shape)
+    oracle = latents_to_clips(pipe.vae, clips_to_latents(pipe.vae, truth))
     with open_store(store_path(args.derivatives, args.subject, "test")) as store:
         fmri = windows_at(store.fmri, rows, window, lag)
     negative = mean_training_window(store_path(args.derivatives, args.subject, "train"), window, lag)
@@ -115,12 +114,6 @@ def main():
         return np.concatenate([decode_windows(pipe, fmri, list(range(i, min(i + batch, len(fmri)))), config, negative,
                                               seed=seed_k, init_latents=init_latents)
                                for i in range(0, len(fmri), batch)])
-
-    def encode(clips):
-        x = frames_to_tensor(clips.reshape(-1, *clips.shape[2:]), resolution)
-        with torch.no_grad():
-            z = pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor
-        return z.reshape(len(clips), frames, *z.shape[1:]).transpose(1, 2)
 
     samples = [decoded["decoded"]] + [sample(seed + 1000 * k) for k in range(1, args.samples)]
     with open_store(store_path(args.derivatives, args.subject, "train")) as store:
@@ -138,8 +131,8 @@ def main():
     variants = {"decoded": decoded["decoded"], "oracle (truth through the VAE)": oracle,
                 "flat (decoded median colour)": np.ascontiguousarray(flat),
                 f"mean of {args.samples} samples": posterior_mean,
-                "SDEdit from the truth's layout (oracle)": sample(seed, encode(coarse_clips(true_cells, resolution))),
-                "SDEdit from the fMRI's layout": sample(seed, encode(coarse_clips(predicted_cells, resolution)))}
+                "SDEdit from the truth's layout (oracle)": sample(seed, clips_to_latents(pipe.vae, coarse_clips(true_cells, resolution))),
+                "SDEdit from the fMRI's layout": sample(seed, clips_to_latents(pipe.vae, coarse_clips(predicted_cells, resolution)))}
 
     section = config["evaluation"]
     models = EvaluationModels(section, section.get("clip_model") or config["embedding"]["clip_model"],

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 
 def main():
@@ -40,10 +39,10 @@ def main():
     args = parser.parse_args()
 
     from neurocine_toolbox.config import load_config
-    from neurocine_toolbox.data.clips import frames_to_tensor, mean_training_window, tensor_to_frames
+    from neurocine_toolbox.data.clips import mean_training_window
     from neurocine_toolbox.data.dataset import windows_at
     from neurocine_toolbox.data.store import open_store, store_path
-    from neurocine_toolbox.evaluation.evaluate import latents_to_clips, mean_clip, ridge_latents
+    from neurocine_toolbox.evaluation.evaluate import clips_to_latents, latents_to_clips, mean_clip, ridge_latents
     from neurocine_toolbox.evaluation.pixel_metrics import ssim_per_frame
     from neurocine_toolbox.evaluation.time_series_statistics import paired_difference, summarise
     from neurocine_toolbox.pipelines import NeuroCinePipeline
@@ -55,7 +54,7 @@ def main():
     decoded = np.load(root / "decoded-test" / "frames.npz")
     rows, runs, truth = decoded["rows"], decoded["runs"], decoded["truth"]
     window, lag = config["data"]["window"], config["data"]["lag"]
-    decoder, sampling = config["decoder"], config["sampling"]
+    sampling = config["sampling"]
     train_store, test_store = store_path(derivatives, args.subject, "train"), store_path(derivatives, args.subject, "test")
 
     pipeline = NeuroCinePipeline.from_pretrained(root / "decoder-fmri" / "model")
@@ -70,10 +69,7 @@ def main():
     negative = mean_training_window(train_store, window, lag)
     baseline_clip = mean_clip(config, train_store, root / "decoded-test" / "baselines" / "mean_clip.npz")
     if args.start == "mean":  # the mean training clip's latents, the same for every window
-        with torch.no_grad():
-            frames = frames_to_tensor(baseline_clip, int(decoder["resolution"]))
-            mean_latents = vae.encode(frames).latent_dist.mean * vae.config.scaling_factor  # [F, C, h, w]
-        init = mean_latents.transpose(0, 1)[None].expand(len(test), -1, -1, -1, -1).contiguous()
+        init = clips_to_latents(vae, baseline_clip[None]).expand(len(test), -1, -1, -1, -1).contiguous()
     guidance = float(args.guidance if args.guidance is not None else sampling["guidance_scale"])
 
     seed = int(config["seed"])
@@ -90,9 +86,7 @@ def main():
 
     def through_vae(clips):
         """Encode and decode with the run's VAE: what any latent-space method can reach at best."""
-        with torch.no_grad():
-            return np.stack([tensor_to_frames(vae.decode(vae.encode(frames_to_tensor(c, int(decoder["resolution"])))
-                                                         .latent_dist.mean).sample) for c in clips])
+        return latents_to_clips(vae, clips_to_latents(vae, clips))
 
     variants["truth through the VAE"] = through_vae(truth)
     variants["mean clip through the VAE"] = np.broadcast_to(through_vae(baseline_clip[None]), truth.shape)

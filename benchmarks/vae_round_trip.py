@@ -17,17 +17,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 
 def round_trip(vae, clips):
     """``clips`` uint8 ``[N, F, H, W, 3]`` through the VAE and back."""
-    from neurocine_toolbox.data.clips import frames_to_tensor, tensor_to_frames
+    from neurocine_toolbox.evaluation.evaluate import clips_to_latents, latents_to_clips
 
-    x = frames_to_tensor(clips.reshape(-1, *clips.shape[2:]), clips.shape[2])
-    with torch.no_grad():
-        y = torch.cat([vae.decode(vae.encode(part).latent_dist.mean).sample for part in x.split(64)])
-    return tensor_to_frames(y).reshape(clips.shape)
+    return latents_to_clips(vae, clips_to_latents(vae, clips))
 
 
 def main():

@@ -260,3 +260,27 @@ def test_decoded_clips_from_an_older_decode_or_a_corrupt_file_are_one_line(tmp_p
         evaluation._decoded(tmp_path, "test")
     with pytest.raises(NeurocineError, match="run neurocine decode first"):
         evaluation._decoded(tmp_path, "train")
+
+
+def test_clips_to_latents_is_each_frame_encoded_in_clip_order_and_latents_to_clips_inverts_its_layout():
+    import torch
+    from diffusers import AutoencoderKL
+
+    from neurocine_toolbox.data.clips import frames_to_tensor
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=8,
+                        sample_size=16).eval()
+    vae.register_to_config(scaling_factor=0.5)
+    clips = np.random.default_rng(0).integers(0, 256, (2, 3, 16, 16, 3), dtype=np.uint8)
+    latents = evaluation.clips_to_latents(vae, clips)
+    assert latents.shape == (2, 4, 3, 8, 8)
+    with torch.no_grad():  # frame f of clip n, scaled, sits at latents[n, :, f]
+        expected = vae.encode(frames_to_tensor(clips[1, 2:3], 16)).latent_dist.mean[0] * 0.5
+    torch.testing.assert_close(latents[1, :, 2], expected)
+    back = evaluation.latents_to_clips(vae, latents)
+    assert back.shape == clips.shape and back.dtype == np.uint8
+    with torch.no_grad():
+        frame = vae.decode(vae.encode(frames_to_tensor(clips[0, 1:2], 16)).latent_dist.mean).sample
+    assert np.abs(back[0, 1].astype(int) - ((frame[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().numpy()).max() <= 1

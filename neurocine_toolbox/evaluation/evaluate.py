@@ -253,6 +253,23 @@ def ridge_latents(root, config, train_store, split_store, rows, progress=True):
     return torch.from_numpy(model.predict(test)), vae, info
 
 
+def clips_to_latents(vae, clips):
+    """Encode uint8 clips ``[N, F, H, W, 3]`` with ``vae`` (posterior means): scaled latents ``[N, C, F, h, w]``.
+
+    The inverse of :func:`latents_to_clips`; the two in turn give a clip as the VAE can draw it.
+    """
+    import torch
+
+    from ..data.clips import frames_to_tensor
+
+    latents = []
+    with torch.no_grad():
+        for clip in np.asarray(clips):
+            frames = frames_to_tensor(clip, clip.shape[1]).to(vae.dtype)  # [F, 3, H, W]
+            latents.append((vae.encode(frames).latent_dist.mean.float() * vae.config.scaling_factor).transpose(0, 1))
+    return torch.stack(latents)
+
+
 def latents_to_clips(vae, latents):
     """Decode scaled latents ``[N, C, F, h, w]`` with ``vae``: uint8 clips ``[N, F, H, W, 3]``."""
     import torch
