@@ -66,8 +66,10 @@ setup(
         "arch>=7",
         # The compiled SSIM loop (evaluation/_ssim_kernel.py).
         "numba>=0.60",
-        # The ridge baseline of neurocine evaluate (evaluation/baselines.py).
+        # Cross-validation folds, PCA and the perception reconstructor's ridge (training/).
         "scikit-learn>=1.3",
+        # The latent and pixel ridge baselines: a penalty per target, chosen over movies (training/ridge.py).
+        "himalaya>=0.4",
         # Spin tests of the attention report (neuromaps.nulls.spins.gen_spinsamples): netneurotools
         # 0.3 dropped it and 0.2.5 no longer imports with current scipy.
         "neuromaps>=0.0.5",

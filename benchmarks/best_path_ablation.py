@@ -4,13 +4,15 @@ For each dataset seed, a small simulated dataset (the demo's: ``simulate --prese
 with reliability-selected voxels; the true captions embedded) is made once under ``OUT``. For each
 training seed one run of ``--preset`` is trained (``--set seed=T``); every row of the ablation is
 then a decoding of that same run with other ``sampling.*`` settings, each scored by ``neurocine
-evaluate`` with every metric and baseline (ridge included). Rows whose training differs are
-separate presets (``--row NAME=PRESET:key=value,...``).
+evaluate`` with every metric and baseline (latent and pixel ridge included). Rows whose training
+differs are separate presets (``--row NAME=PRESET:key=value,...``).
 
 Writes ``OUT/results/data-<D>/seed-<T>/<row>/{metrics.json,metrics.md}``, a summary,
-``OUT/results/summary.json`` and ``summary.md`` (per dataset, every row's SSIM and N-way scores
-over training seeds beside the baselines', each with its block-bootstrap interval) and
-``OUT/results/tables.md``, every row's whole ``evaluate`` table.
+``OUT/results/summary.json`` and ``summary.md`` (per dataset, every row's SSIM, PixCorr,
+identification and 50-way scores over training seeds, each row beside its own shuffled baseline
+(its decoded clips against other clips' truth), then the baselines the rows share, each with its
+block-bootstrap interval; paired differences; means over seeds of each row's gain over its own
+shuffled level) and ``OUT/results/tables.md``, every row's whole ``evaluate`` table.
 
 Usage::
 
@@ -27,8 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-KEYS = [("ssim", "mindvideo-rgb", None), ("frame_nway", "peers", 2), ("frame_nway", "peers", 50),
-        ("clip_nway", "peers", 2), ("clip_nway", "peers", 50), ("temporal_consistency", "clip-consecutive-cosine", None)]
+KEYS = [("ssim", "mindvideo-rgb", None), ("pixcorr", "rgb-pearson", None), ("identification", "ssim:mindvideo-rgb", 2),
+        ("identification", "pixcorr:rgb-pearson", 2), ("frame_nway", "peers", 50), ("clip_nway", "peers", 50)]
+#: Baselines that do not depend on the decoded clips (the same for every row of a run); the
+#: shuffled baseline does, so each row has its own.
+SHARED_BASELINES = ("flat", "mean_clip", "ridge", "pixel_ridge")
 
 
 def dataset(out, seed):
@@ -103,8 +108,8 @@ def main():
                     fit(derivatives, "01", preset=preset, overrides=[f"seed={train_seed}"], name=name, progress=False)
                     fitted = time.perf_counter() - start
                     decode_split(derivatives, "01", name=name, overrides=settings, force=True, progress=False)
-                    record = evaluate_run(derivatives, "01", name=name, ridge=True, metrics=args.metrics,
-                                          progress=False)
+                    record = evaluate_run(derivatives, "01", name=name, baselines=("ridge", "pixel_ridge"),
+                                          metrics=args.metrics, progress=False)
                     target.mkdir(parents=True, exist_ok=True)
                     for file in ("metrics.json", "metrics.md"):
                         shutil.copy(record["out_dir"] / file, target / file)
@@ -126,11 +131,14 @@ def main():
 
 
 def _cell(value, ci):
+    if ci is None or ci[0] is None:
+        return f"{value:.3f} [n/a]"
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def summary_lines(summary, rows):
-    """One Markdown table per dataset: rows × metrics, each training seed's value [95 % CI]."""
+    """One Markdown table per dataset: rows × metrics, each training seed's value [95 % CI], each row
+    followed by its own shuffled baseline; then the baselines shared by the rows of a run."""
     lines = []
     for data, by_row in summary.items():
         keys = [k for k in next(iter(next(iter(by_row.values())).values()))]
@@ -139,32 +147,57 @@ def summary_lines(summary, rows):
         for seed in seeds:
             for row in rows:
                 scores = by_row.get(row, {}).get(seed)
-                if scores:
-                    lines.append(f"| {row} | {seed} | " + " | ".join(_cell(scores[k]["value"], scores[k]["ci"])
-                                                                   for k in keys) + " |")
+                if not scores:
+                    continue
+                lines.append(f"| {row} | {seed} | " + " | ".join(_cell(scores[k]["value"], scores[k]["ci"])
+                                                               for k in keys) + " |")
+                lines.append(f"| *{row}'s own shuffled* | {seed} | "
+                             + " | ".join(_baseline_cell(scores[k], "shuffled") for k in keys) + " |")
             first = by_row[rows[0]][seed]
-            for baseline in ("mean_clip", "ridge", "shuffled"):
-                cells = []
-                for k in keys:
-                    value = first[k]["baselines"].get(baseline)
-                    cells.append("–" if not value or value[0] is None else
-                                 (_cell(value[0], value[1:]) if value[1] is not None else f"{value[0]:.3f}"))
-                lines.append(f"| *{baseline}* | {seed} | " + " | ".join(cells) + " |")
-        lines += ["", "Paired differences, row − baseline (same clips), 95 % interval:", "",
-                  "| row | seed | metric | − mean clip | − ridge | − shuffled |", "|---|---|---|---|---|---|"]
+            for baseline in SHARED_BASELINES:
+                for row in rows[1:]:  # a shared baseline must be the same for every row of the run
+                    other = by_row.get(row, {}).get(seed)
+                    if other and any(other[k]["baselines"].get(baseline) != first[k]["baselines"].get(baseline)
+                                     for k in keys):
+                        raise ValueError(f"{baseline} differs between {rows[0]} and {row} (seed {seed})")
+                lines.append(f"| *{baseline}* | {seed} | " + " | ".join(_baseline_cell(first[k], baseline)
+                                                                        for k in keys) + " |")
+        compared = ("flat", "mean_clip", "shuffled", "ridge", "pixel_ridge")
+        lines += ["", "Paired differences, row − baseline (same clips; shuffled: the row's own), 95 % interval:", "",
+                  "| row | seed | metric | " + " | ".join(f"− {b}" for b in compared) + " |",
+                  "|---|---|---|" + "---|" * len(compared)]
         for seed in seeds:
             for row in rows:
                 for k in keys:
                     versus = by_row.get(row, {}).get(seed, {}).get(k, {}).get("versus", {})
                     if versus:
-                        cells = [f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d else "–"
-                                 for d in (versus.get(b) for b in ("mean_clip", "ridge", "shuffled"))]
+                        cells = [_difference_cell(versus.get(b)) for b in compared]
                         lines.append(f"| {row} | {seed} | {k} | " + " | ".join(cells) + " |")
         means = {row: {k: float(np.mean([by_row[row][s][k]["value"] for s in by_row[row]])) for k in keys}
                  for row in rows if row in by_row}
+        own = {row: {k: float(np.mean([by_row[row][s][k]["value"] - by_row[row][s][k]["baselines"]["shuffled"][0]
+                                       for s in by_row[row]])) for k in keys} for row in rows if row in by_row}
         lines += ["", "Mean over seeds: " + "; ".join(f"{row}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items())
-                                                      for row, m in means.items()), ""]
+                                                      for row, m in means.items()),
+                  "", "Mean over seeds of row − its own shuffled: "
+                  + "; ".join(f"{row}: " + ", ".join(f"{k} {v:+.3f}" for k, v in m.items()) for row, m in own.items()),
+                  ""]
     return lines
+
+
+def _baseline_cell(score, baseline):
+    value = score["baselines"].get(baseline)
+    if not value or value[0] is None:
+        return "–"
+    return _cell(value[0], value[1:]) if value[1] is not None else f"{value[0]:.3f} [n/a]"
+
+
+def _difference_cell(d):
+    if not d:
+        return "–"
+    if d["ci95"] is None:
+        return f"{d['difference']:+.3f} [n/a]"
+    return f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import click
 @click.command("attention-report")
 @click.option("--subject", required=True, help="Subject label (with or without 'sub-').")
 @click.option("--name", help="Run folder under sub-XX/models/ (default: the only one with a trained encoder).")
-@click.option("--split", type=click.Choice(["test", "train"]),
+@click.option("--split", type=click.Choice(["test", "validation", "train"]),
               help="Whose windows' attention is mapped (default: interpretation.split, test).")
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Where the HTML report goes (default: sub-XX/models/NAME/attention-SPLIT/report.html).")

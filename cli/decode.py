@@ -7,8 +7,9 @@ import click
 
 @click.command("decode")
 @click.option("--subject", required=True, help="Subject label (with or without 'sub-').")
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
-              help="Which store's windows to decode.")
+@click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test", show_default=True,
+              help="Which windows to decode: validation (training movies held out by prep, where settings "
+                   "are chosen), test (only to report), or train.")
 @click.option("--name", help="Run folder under sub-XX/models/ (default: the only one with a trained pipeline).")
 @click.option("--set", "overrides", multiple=True, metavar="sampling.KEY=VALUE",
               help="Override a sampling setting (repeatable), e.g. --set sampling.num_inference_steps=50.")
@@ -25,7 +26,8 @@ def command(ctx, subject, split, name, overrides, limit, force, derivatives):
     `accelerate launch` shares the windows among several GPUs (`torchrun` on CPUs).
     """
     from neurocine_toolbox.bids.paths import find_derivatives_dir
-    from neurocine_toolbox.pipelines.decode_split import decode_split, ssim_lines
+    from neurocine_toolbox.evaluation.clip_similarity import format_scores, score_decoded
+    from neurocine_toolbox.pipelines.decode_split import decode_split
     from neurocine_toolbox.utils.processes import end_processes
 
     summary = decode_split(find_derivatives_dir(derivatives), subject, name=name, split=split,
@@ -35,6 +37,7 @@ def command(ctx, subject, split, name, overrides, limit, force, derivatives):
     if not summary["main_process"]:
         return
     click.echo(f"decoded {summary['decoded']} clips ({summary['skipped']} done earlier): {summary['out_dir']}")
-    if summary["ssim"]:
-        for line in ssim_lines(summary["ssim"]):
+    ssim = score_decoded(summary["out_dir"], progress=not ctx.obj.quiet)
+    if ssim:
+        for line in format_scores(ssim):
             click.echo(f"  {line}")

@@ -18,9 +18,9 @@ def command(ctx, out_dir, seed):
     """
     from neurocine_toolbox.demo import run_demo
     from neurocine_toolbox.evaluation.evaluate import table_lines
+    from neurocine_toolbox.evaluation.retrieval import retrieval_lines
     from neurocine_toolbox.interpretation.attention_report import summary_lines
-    from neurocine_toolbox.pipelines.decode_split import ssim_lines
-    from neurocine_toolbox.training.fit import retrieval_lines
+    from neurocine_toolbox.evaluation.clip_similarity import format_scores
 
     summary = run_demo(out_dir, seed=seed, progress=not ctx.obj.quiet)
     for step, seconds in summary["timings"].items():
@@ -38,7 +38,7 @@ def command(ctx, out_dir, seed):
     decoded = summary["decoded"]
     click.echo(f"decoded test clips: {decoded['out_dir']}")
     if decoded["ssim"]:
-        for line in ssim_lines(decoded["ssim"]):
+        for line in format_scores(decoded["ssim"]):
             click.echo(f"  {line}")
     for line in summary_lines(summary["attention"]):
         click.echo(line)

@@ -12,12 +12,16 @@ def _metrics(value):
 @click.command("evaluate")
 @click.option("--subject", help="Subject label (with or without 'sub-'): evaluate a run's decoded clips.")
 @click.option("--name", help="Run folder under sub-XX/models/ (default: the only one with a trained pipeline).")
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test", show_default=True,
+              help="Choose settings on validation (training movies held out by prep); test only reports.")
 @click.option("--metrics", "metrics", metavar="LIST",
-              help="Comma-separated subset of ssim, psnr, frame_nway, clip_nway, temporal_consistency "
-                   "(default: evaluation.metrics of the config), e.g. ssim,psnr without classifier weights.")
-@click.option("--baseline", "baselines", multiple=True, type=click.Choice(["ridge"]),
-              help="Also train (once per run, then cached) and score the ridge baseline.")
+              help="Comma-separated subset of ssim, psnr, pixcorr, frame_nway, clip_nway, temporal_consistency "
+                   "(default: evaluation.metrics of the config), e.g. ssim,pixcorr without classifier weights; "
+                   "ssim and pixcorr bring their 2-way identification.")
+@click.option("--baseline", "baselines", multiple=True, type=click.Choice(["ridge", "pixel-ridge"]),
+              help="Also train (once per run and split, then cached) and score the latent ridge (fMRI → VAE "
+                   "latents) or the pixel ridge (fMRI → low-resolution frames); repeatable. Flat grey, mean clip "
+                   "and shuffled are always scored.")
 @click.option("--compare", nargs=2, metavar="RUN_A RUN_B",
               help="Paired differences of every metric between two evaluated runs on the same clips.")
 @click.option("--gifs", type=click.Path(exists=True, file_okay=False),
@@ -43,10 +47,12 @@ def command(ctx, subject, name, split, metrics, baselines, compare, gifs, layout
             clips_per_run, out, preset, overrides, device, derivatives):
     """Score decoded clips with the field's metrics, beside chance and baselines, with intervals.
 
-    SSIM (three protocols), PSNR, N-way top-1 classification of frames and clips (the peers'
-    protocol and a strict one), temporal consistency; baselines: shuffled, mean training clip,
-    ridge (--baseline ridge). Writes metrics.json, per_clip.csv and metrics.md into
-    sub-XX/models/NAME/decoded-SPLIT/evaluation/ (or --out) and prints the table.
+    SSIM (three protocols), PSNR, PixCorr, 2-way identification by SSIM and PixCorr, N-way top-1
+    classification of frames and clips (the peers' protocol and a strict one), temporal
+    consistency; baselines: flat grey, mean clip (the training split's; leave-one-out with
+    --gifs/--pred), shuffled, latent and pixel ridge (--baseline). Writes metrics.json,
+    per_clip.csv and metrics.md into sub-XX/models/NAME/decoded-SPLIT/evaluation/ (or --out) and
+    prints the table.
     """
     from neurocine_toolbox import NeurocineError
     from neurocine_toolbox.evaluation.evaluate import compare_runs, evaluate_files, evaluate_run, table_lines
@@ -80,8 +86,8 @@ def command(ctx, subject, name, split, metrics, baselines, compare, gifs, layout
         if preset:
             raise NeurocineError("--preset applies to --gifs/--pred only; a run is evaluated with its own config")
         record = evaluate_run(find_derivatives_dir(derivatives), subject, name=name, split=split,
-                              metrics=_metrics(metrics), ridge="ridge" in baselines, overrides=overrides,
-                              device=device, progress=not quiet, command=line)
+                              metrics=_metrics(metrics), baselines=[b.replace("-", "_") for b in baselines],
+                              overrides=overrides, device=device, progress=not quiet, command=line)
     click.echo(f"evaluation: {record['out_dir']}")
     for text in table_lines(record):
         click.echo(text)

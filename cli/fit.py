@@ -36,7 +36,8 @@ def command(ctx, subject, stages, preset, config_path, overrides, name, resume, 
     (`torchrun --nproc_per_node N` on CPUs).
     """
     from neurocine_toolbox.bids.paths import find_derivatives_dir
-    from neurocine_toolbox.training.fit import fit, retrieval_lines
+    from neurocine_toolbox.evaluation.retrieval import retrieval_after_fit, retrieval_lines
+    from neurocine_toolbox.training.fit import fit
     from neurocine_toolbox.utils.processes import end_processes
 
     if include_test:
@@ -55,7 +56,8 @@ def command(ctx, subject, stages, preset, config_path, overrides, name, resume, 
         click.echo(f"skipped {stage} (finished): {summary['root'] / stage / 'model'}")
     for stage, why in summary["not_needed"].items():
         click.echo(f"left out {stage}: {why}")
-    if summary["retrieval"]:
+    retrieval = retrieval_after_fit(summary)
+    if retrieval:
         click.echo("held-out retrieval (test split):")
-        for line in retrieval_lines(summary["retrieval"]):
+        for line in retrieval_lines(retrieval):
             click.echo(f"  {line}")

@@ -29,6 +29,12 @@ from .multi_value import MultiValueCommand
 @click.option("--max-bad-fraction", default=0.1, show_default=True,
               help="Largest fraction of NaN/constant selected grayordinates tolerated in a run.")
 @click.option("--fmri-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True)
+@click.option("--validation-share", default=0.2, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="Share of the training movies held out for validation (evenly spread), where every "
+                   "setting is chosen; 0 holds none out.")
+@click.option("--validation-movies", callback=lambda ctx, param, value: tuple(value.split(",")) if value else None,
+              metavar="STIM,STIM", help="The training movies (stim_file values) to hold out for validation, "
+                                        "instead of --validation-share.")
 @click.option("--bids-database-dir", type=click.Path(file_okay=False),
               help="Cache pybids' index of the dataset here (reused on later runs).")
 @click.option("--embed", is_flag=True,

@@ -19,7 +19,9 @@ from .data.embedding import embed_stores
 from .data.prep import PrepOptions, prep
 from .data.store import open_store
 from .errors import NeurocineError
+from .evaluation.clip_similarity import score_decoded
 from .evaluation.evaluate import evaluate_run
+from .evaluation.retrieval import retrieval_after_fit
 from .interpretation.attention_report import attention_report
 from .pipelines.decode_split import decode_split
 from .simulate import simulate_dataset
@@ -82,14 +84,20 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
     timed("embed", embed_stores, stores, dict(config["embedding"], captions="sidecar"), progress=progress,
           bids_dir=bids)
     after = {"subject": "01", "progress": progress, "command": "neurocine demo"}
-    trained = timed("fit", fit, derivatives, preset=PRESET, overrides=OVERRIDES, **after)
+
+    def fit_and_score():
+        fitted = fit(derivatives, preset=PRESET, overrides=OVERRIDES, **after)
+        return fitted, retrieval_after_fit(fitted)  # the encoder's held-out scores, as `neurocine fit` prints
+
+    trained, retrieval = timed("fit", fit_and_score)
     name = trained["root"].name
     decoded = timed("decode", decode_split, derivatives, name=name, **after)
-    evaluated = timed("evaluate", evaluate_run, derivatives, name=name, ridge=True, **after)
+    decoded["ssim"] = score_decoded(decoded["out_dir"], progress=progress)
+    evaluated = timed("evaluate", evaluate_run, derivatives, name=name, baselines=("ridge", "pixel_ridge"), **after)
     report = timed("attention-report", attention_report, derivatives, name=name, **after)
 
     summary = {"bids": bids, "stores": {}, "timings": timings, "models": trained["root"],
-               "retrieval": trained["retrieval"], "decoded": decoded, "evaluation": evaluated,
+               "retrieval": retrieval, "decoded": decoded, "evaluation": evaluated,
                "attention": report}
     for path in stores:
         with open_store(path) as store:

@@ -12,9 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-quic", "--window-size=1400,1100")
+from neurocine_toolbox.interpretation.report_browser import HEADLESS_CHROMIUM_ARGS
+
+ARGS = (*HEADLESS_CHROMIUM_ARGS, "--window-size=1400,1100")
 
 
 def screenshot(report, out, section="interactive", timeout=120):

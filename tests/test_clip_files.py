@@ -232,3 +232,50 @@ def test_read_frames_of_a_video_without_frames_or_stream(tmp_path, untouched):
     with pytest.raises(NeurocineError) as err:
         read_frames(tmp_path / "sound.mp4")
     assert "sound.mp4: has no video stream" in _one_line(err)
+
+
+def test_decode_gifs_are_peer_grids_that_evaluate_reads_back_exactly(tmp_path, invoke):
+    """``neurocine decode``'s gifs, written as decode writes them into clips/ beside its mp4 and npy
+    files, are the peers' grid: read_peer_grid_gifs (and so ``evaluate --gifs``) gives back the
+    truth and the decoded clips."""
+    import csv
+    import json
+
+    from neurocine_toolbox.evaluation.pixel_metrics import ssim_per_frame
+    from neurocine_toolbox.pipelines.decode_split import _write_clip
+
+    rng = np.random.default_rng(6)
+    n, size = 11, 16
+    # 40 colours per clip, so at most 81 per grid image with the black border (no clip colour is
+    # black). Pillow writes each RGB frame with an adaptive palette of up to 256 entries, which
+    # keeps every colour of a frame with this few: the gif is lossless here and the reading
+    # exact (decoded clips with thousands of colours are quantised, as the peers' are).
+    truth = np.stack([_few_colour_clip(rng, 6, size, size) for _ in range(n)])
+    decoded = np.stack([_few_colour_clip(rng, 6, size, size) for _ in range(n)])
+    out = tmp_path / "decoded-test"
+    for i in range(n):
+        _write_clip(out, i, decoded[i], truth[i], fps=3)
+    clips = out / "clips"
+    # What an interrupted write leaves behind (utils.atomic's hidden temporary name) is skipped too.
+    (clips / ".clip-0011_truth-vs-decoded.gif.x1y2.tmp").write_bytes(b"GIF89a, cut short")
+
+    pred_back, truth_back, names = read_peer_grid_gifs(clips)
+    assert names == [f"clip-{i:04d}_truth-vs-decoded" for i in range(n)]
+    np.testing.assert_array_equal(truth_back, truth)
+    np.testing.assert_array_equal(pred_back, decoded)
+    grid = read_frames(clips / "clip-0003_truth-vs-decoded.gif")
+    assert grid.shape == (6, size + 4, 2 * size + 6, 3)  # (2S + 6) wide, (S + 4) high
+    border = np.ones((size + 4, 2 * size + 6), bool)
+    border[2:size + 2, 2:size + 2] = border[2:size + 2, size + 4:2 * size + 4] = False
+    assert not grid[:, border].any()
+    np.testing.assert_array_equal(grid[:, 2:size + 2, 2:size + 2], truth[3])  # truth on the left
+
+    result = invoke(["evaluate", "--gifs", clips, "--out", tmp_path / "scores", "--metrics", "ssim,psnr",
+                     "--set", "evaluation.n_boot=100"])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((tmp_path / "scores/metrics.json").read_text())
+    assert record["n_clips"] == n
+    row = next(r for r in record["metrics"] if r["protocol"] == "mindvideo-rgb")
+    assert row["value"] == pytest.approx(ssim_per_frame(decoded, truth, "mindvideo-rgb").mean())
+    with open(tmp_path / "scores/per_clip.csv") as f:
+        assert [line["id"] for line in csv.DictReader(f)] == names

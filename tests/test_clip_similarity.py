@@ -119,7 +119,11 @@ def test_no_information_gives_large_p_and_zero_difference():
     clips = np.full((20, 1, 8, 8, 3), 90, np.uint8)
     result = score_clips(clips, clips, np.zeros(20, int), n_boot=200, seed=0)
     assert result["difference"]["mean"] == pytest.approx(0.0)
-    assert result["difference"]["ci95"] == pytest.approx([0.0, 0.0])
+    assert result["difference"]["ci95"] is None  # one run of 20 in blocks of 15: fewer than 2 blocks
+    assert "[n/a: fewer than 2 blocks]" in format_scores(result)[1]
+    two_runs = score_clips(np.concatenate([clips, clips]), np.concatenate([clips, clips]), np.repeat([0, 1], 20),
+                           n_boot=200, seed=0)
+    assert two_runs["difference"]["ci95"] == pytest.approx([0.0, 0.0])
     assert result["closer_to_own"] == 0.0
     assert result["p_value"] == 1.0  # every shifted pairing ties the true one
 

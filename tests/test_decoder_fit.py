@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from neurocine_toolbox.errors import NeurocineError
 from neurocine_toolbox.models.video_unet import VideoUNet
 
 QUICK = ["--preset", "tiny", "--set", "pretrain.steps=2", "--set", "pretrain.batch_size=4",
@@ -134,7 +135,7 @@ def test_perception_stage_is_fitted_on_training_runs_and_saved_with_the_pipeline
 
     run = trained / "sub-01/models/dec"
     record = json.loads((run / "perception/fit.json").read_text())
-    assert record["rank"] == 4 and str(record["alpha"]) in record["cv_r2"] and record["n_train_runs"] >= 2
+    assert record["rank"] == 4 and str(record["alpha"]) in record["cv_r2"] and record["n_train_movies"] >= 2
     index = json.loads((run / "decoder-fmri/model/model_index.json").read_text())
     assert index["perception_reconstructor"] == ["neurocine_toolbox.models.perception_reconstructor",
                                                  "PerceptionReconstructor"]
@@ -198,16 +199,22 @@ def test_evaluate_scores_decoded_clips_beside_the_baselines_and_caches_ridge(inv
         assert _decode(invoke, trained, "--name", "dec").exit_code == 0
     args = ["evaluate", "--subject", "01", "--name", "dec", "--derivatives", trained,
             "--metrics", "ssim,psnr,temporal_consistency", "--set", "evaluation.n_boot=200"]
-    result = invoke([*args, "--baseline", "ridge"])
+    result = invoke([*args, "--baseline", "ridge", "--baseline", "pixel-ridge"])
     assert result.exit_code == 0, result.stderr
     record = json.loads((out / "evaluation/metrics.json").read_text())
     rows = {(r["name"], r["protocol"]): r for r in record["metrics"]}
+    tc = "clip-consecutive-cosine (tiny-clip)"  # the protocol names the CLIP it used
     assert set(rows) == {("ssim", "mindvideo-rgb"), ("ssim", "gray-2d"), ("ssim", "neurons-columnwise"),
-                         ("psnr", "rgb-255"), ("temporal_consistency", "clip-consecutive-cosine"),
-                         ("temporal_consistency", "clip-consecutive-cosine (true clips)")}
+                         ("identification", "ssim:mindvideo-rgb"), ("psnr", "rgb-255"),
+                         ("temporal_consistency", tc), ("temporal_consistency", tc + " |gap to true clips|"),
+                         ("temporal_consistency", tc + " (true clips)")}
     assert all(v is not None for v in rows[("ssim", "mindvideo-rgb")]["baselines"].values())
-    assert record["baselines_info"]["ridge"]["alpha"] > 0 and (out / "baselines/ridge.npz").is_file()
+    for baseline in ("ridge", "pixel_ridge"):  # fitted with penalties chosen over movies, then cached
+        info = record["baselines_info"][baseline]
+        assert info["median_alpha"] > 0 and "over training movies" in info["cv"]
+        assert (out / f"baselines/{baseline}.npz").is_file()
     assert "| ssim | mindvideo-rgb |" in result.stdout and "mean clip" in result.stdout
+    assert "pixel ridge" in result.stdout and "flat grey" in result.stdout
 
     # The mean clip is the mean of the training windows' clips (run's window and lag, first TR).
     config = load_config(path=trained / "sub-01/models/dec/config.yaml")
@@ -225,10 +232,12 @@ def test_evaluate_scores_decoded_clips_beside_the_baselines_and_caches_ridge(inv
 
     # A second evaluation reuses the ridge baseline's clips and the mean clip instead of computing them again.
     monkeypatch.setattr(baselines.RidgeLatentBaseline, "fit", lambda *a, **k: pytest.fail("ridge trained again"))
+    monkeypatch.setattr(baselines.PixelRidgeBaseline, "fit", lambda *a, **k: pytest.fail("pixel ridge trained again"))
     monkeypatch.setattr(baselines.MeanClipBaseline, "partial_fit", lambda *a, **k: pytest.fail("mean clip read again"))
     again = invoke(args)
     assert again.exit_code == 0, again.stderr
-    assert json.loads((out / "evaluation/metrics.json").read_text())["metrics"][0]["baselines"]["ridge"] is not None
+    again_rows = json.loads((out / "evaluation/metrics.json").read_text())["metrics"]
+    assert again_rows[0]["baselines"]["ridge"] is not None and again_rows[0]["baselines"]["pixel_ridge"] is not None
 
     # A run compared with itself: every difference 0, p = 1.
     compared = invoke(["evaluate", "--subject", "01", "--derivatives", trained, "--compare", "dec", "dec"])
@@ -270,6 +279,7 @@ def index_coded(trained, tmp_path):
     run.mkdir(parents=True)
     shutil.copy(trained / "sub-01/models/dec/config.yaml", run)
     shutil.copytree(trained / "sub-01/models/dec/decoder-fmri", run / "decoder-fmri")
+    shutil.copytree(trained / "sub-01/models/dec/vae", run / "vae")  # the run's VAE (latents of the ridges)
     return derivatives
 
 
@@ -301,7 +311,7 @@ def test_decode_reads_lagged_windows_and_the_negative_from_the_right_store(index
                                                                           negative, offset):
     from neurocine_toolbox.config import load_config
     from neurocine_toolbox.pipelines.decode_split import decode_split
-    from neurocine_toolbox.training.loop import step_seed
+    from neurocine_toolbox.utils.seeds import step_seed
 
     calls = _spy_pipeline(monkeypatch)
     config = load_config(path=index_coded / "sub-01/models/dec/config.yaml")
@@ -322,6 +332,70 @@ def test_decode_reads_lagged_windows_and_the_negative_from_the_right_store(index
         assert call["num_inference_steps"] == config["sampling"]["num_inference_steps"]
     seeds = [g.initial_seed() for c in calls for g in c["generator"]]
     assert seeds == [step_seed(config["seed"], i, 6) for i in range(5)]
+
+
+class _Fitted(Exception):
+    """Raised by a spy in place of a ridge's fit, once it has seen what it would be fitted on."""
+
+
+def test_ridges_reconstructor_mean_clip_and_negative_fit_on_training_windows_only(index_coded, monkeypatch):
+    """Every linear model, the mean clip and the guidance negative read the training store's
+    training windows: never the test store, never the validation movies' windows."""
+    import h5py
+
+    from neurocine_toolbox.config import load_config
+    from neurocine_toolbox.data.clips import mean_training_window
+    from neurocine_toolbox.data.store import open_store
+    from neurocine_toolbox.evaluation import baselines
+    from neurocine_toolbox.evaluation import evaluate as evaluation
+    from neurocine_toolbox.training import perception_ridge, perception_stage
+
+    train = index_coded / "sub-01/func/sub-01_split-train_desc-neurocine_bold.h5"
+    test = index_coded / "sub-01/func/sub-01_split-test_desc-neurocine_bold.h5"
+    with h5py.File(train, "r+") as f:  # hold the second training movie out for validation
+        f["validation"][...] = (f["stimulus"][()] == 1).astype(np.int8)
+    run = index_coded / "sub-01/models/dec"
+    config = load_config(path=run / "config.yaml")
+    window, lag = config["data"]["window"], config["data"]["lag"]
+    starts, expected = _expected_windows(train, TRAIN_OFFSET, window, lag)
+    with open_store(train) as store:
+        kept = store.stimulus[starts] == 0
+        assert kept.any() and not kept.all()
+    expected, movies = expected[kept], np.zeros(int(kept.sum()))
+
+    seen = {}
+
+    def spy(name):
+        def fit(self, fmri, targets, groups):
+            seen[name] = (np.asarray(fmri)[:, :, 0], np.asarray(groups))
+            raise _Fitted
+        return fit
+
+    monkeypatch.setattr(perception_ridge.PerceptionRidge, "fit", spy("perception"))
+    monkeypatch.setattr(baselines.RidgeLatentBaseline, "fit", spy("latent ridge"))
+    monkeypatch.setattr(baselines.PixelRidgeBaseline, "fit", spy("pixel ridge"))
+    rows = np.arange(3)
+    for name, call in (("perception", lambda: perception_stage.perception_stage(run / "perception", run, train, config,
+                                                                                progress=False)),
+                       ("latent ridge", lambda: evaluation.ridge_latents(run, config, train, test, rows, "test",
+                                                                         progress=False)),
+                       ("pixel ridge", lambda: evaluation.pixel_ridge_clips(config, train, test, rows,
+                                                                            run / "pixel.npz", "test"))):
+        with pytest.raises(_Fitted):
+            call()
+        fmri, groups = seen[name]
+        np.testing.assert_array_equal(fmri, expected, err_msg=name)  # training rows, lagged, validation left out
+        np.testing.assert_array_equal(groups, movies, err_msg=name)  # cross-validation groups: movies
+    # The guidance negative: the mean of the same windows.
+    negative = mean_training_window(train, window, lag)
+    np.testing.assert_allclose(negative[:, 0], expected.mean(axis=0))
+    # The mean clip counts only the training windows' clips.
+    counts = np.concatenate([c for _, c in evaluation.training_clips(train, window, lag, 6, 32)])
+    with open_store(train) as store:
+        assert counts.sum() == kept.sum() and counts[np.unique(store.frame_rows[store.stimulus == 1])].sum() == 0
+    # A baseline asked for rows that are not of the split it names is refused.
+    with pytest.raises(NeurocineError, match="not all validation windows"):
+        evaluation._split_windows(config, train, "validation", starts[kept][:2])
 
 
 def test_clip_dataset_pairs_lagged_fmri_with_the_clip_and_caption_of_its_first_tr(index_coded):

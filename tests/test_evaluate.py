@@ -36,6 +36,8 @@ class ColourClassifier:
 
 
 class FakeModels:
+    clip_model = "fake-clip"
+
     def __init__(self):
         self.classifiers = {"frame": ColourClassifier("frame"), "clip": ColourClassifier("clip")}
 
@@ -64,34 +66,55 @@ def test_rows_baselines_and_chance_on_a_decoder_that_gets_colours_right():
                            models=FakeModels(), n_way=(2, 50), n_trials=50, n_boot=200)
     rows = {column_name(r): r for r in scores["rows"]}
     # every metric, each SSIM protocol, both protocols at both N, and the truth's temporal consistency
-    assert {"ssim:mindvideo-rgb", "ssim:gray-2d", "ssim:neurons-columnwise", "psnr:rgb-255",
+    tc = "temporal_consistency:clip-consecutive-cosine (fake-clip)"  # the protocol names its CLIP
+    assert {"ssim:mindvideo-rgb", "ssim:gray-2d", "ssim:neurons-columnwise", "psnr:rgb-255", "pixcorr:rgb-pearson",
+            "identification:ssim:mindvideo-rgb:2-way", "identification:pixcorr:rgb-pearson:2-way",
             "frame_nway:peers:2-way:top1", "frame_nway:strict:50-way:top1", "clip_nway:peers:50-way:top1",
-            "temporal_consistency:clip-consecutive-cosine",
-            "temporal_consistency:clip-consecutive-cosine (true clips)"} <= set(rows)
+            tc, tc + " |gap to true clips|", tc + " (true clips)"} <= set(rows)
     # decoded colours are right: 2-way strict accuracy 1; the shuffled partner (half a run away,
     # 6 clips: same colour, as 6 is a multiple of 3) is right too; ridge (reversed truth) is not
     strict2 = rows["frame_nway:strict:2-way:top1"]
-    assert strict2["value"] == 1.0 and strict2["chance"] == pytest.approx(0.5, abs=0.03)
+    assert strict2["value"] == 1.0 and strict2["chance"] == 0.5
     assert strict2["baselines"]["shuffled"] == 1.0
     reversed_right = np.mean([(23 - i) % 3 == i % 3 for i in range(24)])  # 1/3 keep their colour
     assert reversed_right <= strict2["baselines"]["ridge"] < 0.8
-    assert rows["frame_nway:peers:2-way:top1"]["chance"] == pytest.approx(0.75, abs=0.03)
-    assert rows["frame_nway:peers:50-way:top1"]["chance"] == pytest.approx(3 / 52, abs=0.02)
+    assert rows["frame_nway:peers:2-way:top1"]["chance"] == 0.75  # exact: 3/(N+2)
+    assert rows["frame_nway:peers:50-way:top1"]["chance"] == pytest.approx(3 / 52, abs=1e-12)
+    assert rows["frame_nway:strict:50-way:top1"]["chance"] == pytest.approx(1 / 50, abs=1e-12)
     # pixel metrics: the decoder beats the shuffled floor, with an interval above zero
     ssim = rows["ssim:mindvideo-rgb"]
     assert ssim["ci_low"] <= ssim["value"] <= ssim["ci_high"]
     assert ssim["versus_baselines"]["shuffled"]["difference"] > 0
     assert ssim["versus_baselines"]["shuffled"]["ci95"][0] > 0
     assert rows["ssim:neurons-columnwise"]["note"]  # flagged as reproduction only
+    # the flat grey baseline is scored in every row that has baselines, and is what a flat frame scores
+    flat = np.full_like(truth, 128)
+    from neurocine_toolbox.evaluation.pixel_metrics import psnr_per_frame
+
+    assert rows["psnr:rgb-255"]["baselines"]["flat"] == pytest.approx(psnr_per_frame(flat, truth).mean())
+    assert rows["pixcorr:rgb-pearson"]["baselines"]["flat"] == 0.0  # no pattern, no correlation
+    # identification: chance 0.5 exactly; the decoder identifies its clips; a constant output cannot
+    for metric in ("ssim:mindvideo-rgb", "pixcorr:rgb-pearson"):
+        row = rows[f"identification:{metric}:2-way"]
+        assert row["chance"] == 0.5 and row["value"] > 0.9
+        assert row["baselines"]["flat"] <= 0.5 + 1e-12 and row["baselines"]["mean_clip"] <= 0.5 + 1e-12
     # per-clip columns of the decoder and of each baseline, and their means are the rows' values
     for name, row in rows.items():
         assert scores["per_clip"][name].mean() == pytest.approx(row["value"])
         for baseline, value in row["baselines"].items():
             if value is not None:
                 assert scores["per_clip"][f"{name}@{baseline}"].mean() == pytest.approx(value)
-    # the truth's temporal consistency has no baselines; the decoded one has no shuffled one
-    assert set(v for v in rows["temporal_consistency:clip-consecutive-cosine (true clips)"]["baselines"].values()) == {None}
-    assert rows["temporal_consistency:clip-consecutive-cosine"]["baselines"]["shuffled"] is None
+    # the truth's temporal consistency has no baselines; the decoded one has no shuffled one and,
+    # having no better direction, no paired differences: those are on the gap to the truth's
+    assert set(v for v in rows[tc + " (true clips)"]["baselines"].values()) == {None}
+    assert rows[tc]["baselines"]["shuffled"] is None and rows[tc]["versus_baselines"] == {} and rows[tc]["best"] is None
+    gap = rows[tc + " |gap to true clips|"]
+    true_level = scores["per_clip"][tc + " (true clips)"]
+    np.testing.assert_allclose(scores["per_clip"][tc + " |gap to true clips|"],
+                               np.abs(scores["per_clip"][tc] - true_level))
+    assert gap["higher_is_better"] is False and set(gap["versus_baselines"]) == {"flat", "mean_clip", "shuffled", "ridge"}
+    # a flat clip's frames are identical: consistency 1, so its gap is 1 − the truth's
+    np.testing.assert_allclose(scores["per_clip"][tc + " |gap to true clips|@flat"], np.abs(1 - true_level))
 
 
 def test_shuffled_baseline_is_the_floor_when_the_decoder_knows_nothing():
@@ -138,10 +161,11 @@ def test_outputs_hold_every_row_and_clip_and_the_table(tmp_path):
     scores = score_metrics(truth, truth, runs, metrics=("ssim", "psnr"), n_boot=100)
     _write_outputs(tmp_path / "evaluation", scores, runs, [f"row{i}" for i in range(8)])
     record = json.loads((tmp_path / "evaluation/metrics.json").read_text())
-    assert record["n_clips"] == 8 and len(record["metrics"]) == 4
+    assert record["n_clips"] == 8 and len(record["metrics"]) == 5  # 3 SSIMs, SSIM identification, PSNR
     for row in record["metrics"]:
-        assert set(row) >= {"name", "protocol", "n_way", "top_k", "value", "ci_low", "ci_high", "chance", "baselines"}
-        assert set(row["baselines"]) == {"shuffled", "mean_clip", "ridge"}
+        assert set(row) >= {"name", "protocol", "n_way", "top_k", "value", "ci_low", "ci_high", "chance", "baselines",
+                            "best"}
+        assert set(row["baselines"]) == {"flat", "shuffled", "mean_clip", "ridge", "pixel_ridge"}
     assert record["metrics"][0]["value"] == pytest.approx(1.0)  # identical clips
     with open(tmp_path / "evaluation/per_clip.csv") as f:
         lines = list(csv.DictReader(f))
@@ -149,9 +173,12 @@ def test_outputs_hold_every_row_and_clip_and_the_table(tmp_path):
     assert float(lines[0]["psnr:rgb-255"]) == 100.0
     table = (tmp_path / "evaluation/metrics.md").read_text()
     assert "| ssim | mindvideo-rgb |" in table and "shuffled" in table and "neurons-columnwise:" in table
+    # 2 runs of 4 clips: 2 sign-flip blocks, so no p below 2/4, and the table says so
+    assert "p=0.5 (the least 2 blocks of clips allow)" in table
+    assert "- ssim mindvideo-rgb: best: decoded (1.000)" in table  # identical clips win
 
 
-def _fake_run(derivatives, name, values, ids):
+def _fake_run(derivatives, name, values, ids, shuffled=0.1):
     root = derivatives / "sub-01" / "models" / name
     (root / "decoder-fmri" / "model").mkdir(parents=True)
     (root / "decoder-fmri" / "model" / "model_index.json").write_text("{}")
@@ -161,7 +188,7 @@ def _fake_run(derivatives, name, values, ids):
         writer = csv.writer(f)
         writer.writerow(["clip", "id", "run", "ssim:mindvideo-rgb", "ssim:mindvideo-rgb@shuffled"])
         for i, (v, clip_id) in enumerate(zip(values, ids)):
-            writer.writerow([i, clip_id, i // 20, v, 0.1])
+            writer.writerow([i, clip_id, i // 20, v, np.broadcast_to(shuffled, len(values))[i]])
     return root
 
 
@@ -171,11 +198,29 @@ def test_compare_two_runs_paired_on_the_same_clips(tmp_path):
     _fake_run(tmp_path, "a", base + 0.05, range(60))
     _fake_run(tmp_path, "b", base, range(60))
     result = evaluation.compare_runs(tmp_path, "01", "a", "b", n_boot=200, n_null=200)
-    (row,) = result["differences"]  # baseline columns are not compared
+    (row,) = result["differences"]  # baseline columns are not compared on their own
     assert row["column"] == "ssim:mindvideo-rgb"
     assert row["difference"] == pytest.approx(0.05) and row["ci95"][0] > 0.04
-    assert row["p_value"] < 0.05
+    assert row["p_value"] < 0.05 and row["p_floor"] <= row["p_value"]
+    # each run against its own shuffled baseline (here the same, 0.1): the gain differs by the same 0.05
+    own = row["own_shuffled"]
+    assert own["a"] == pytest.approx(base.mean() + 0.05 - 0.1) and own["b"] == pytest.approx(base.mean() - 0.1)
+    assert own["difference"] == pytest.approx(0.05)
     assert result["path"].is_file() and (tmp_path / "sub-01/models/comparisons/a-vs-b-test.json").is_file()
+
+
+def test_compare_puts_each_run_beside_its_own_shuffled_baseline(tmp_path):
+    """A run pulled towards the average scene raises its score and its own shuffled level alike:
+    the raw difference shows, the difference of gains over each run's own shuffled level does not."""
+    rng = np.random.default_rng(6)
+    base = rng.normal(0.3, 0.05, 60)
+    _fake_run(tmp_path, "pulled", base + 0.05, range(60), shuffled=0.15)
+    _fake_run(tmp_path, "paper", base, range(60), shuffled=0.10)
+    (row,) = evaluation.compare_runs(tmp_path, "01", "pulled", "paper", n_boot=200, n_null=200)["differences"]
+    assert row["difference"] == pytest.approx(0.05) and row["ci95"][0] > 0
+    assert row["own_shuffled"]["difference"] == pytest.approx(0.0, abs=1e-12)
+    lines = evaluation.compare_runs(tmp_path, "01", "pulled", "paper", n_boot=200, n_null=200)["lines"]
+    assert any("− its shuffled" in line for line in lines)
 
 
 def test_compare_refuses_different_clips_and_missing_evaluations(tmp_path):
@@ -198,16 +243,26 @@ def test_cli_scores_peer_gifs_and_refuses_bad_ones_writing_nothing(invoke, tmp_p
     names = [f"test{k}" for k in range(1, 13)]
     truth, recon = _peer_folder(tmp_path / "gifs", names, size=16)
     out = tmp_path / "scores"
-    result = invoke(["evaluate", "--gifs", tmp_path / "gifs", "--out", out, "--metrics", "ssim,psnr",
+    result = invoke(["evaluate", "--gifs", tmp_path / "gifs", "--out", out, "--metrics", "ssim,psnr,pixcorr",
                      "--clips-per-run", "6", "--set", "evaluation.n_boot=100"])
     assert result.exit_code == 0, result.stderr
     record = json.loads((out / "metrics.json").read_text())
     assert record["n_clips"] == 12 and record["source"]["peer_split"] is False
-    expected = ssim_per_frame(np.stack([recon[n] for n in names]), np.stack([truth[n] for n in names]),
-                              "mindvideo-rgb").mean()
+    true_clips, recon_clips = np.stack([truth[n] for n in names]), np.stack([recon[n] for n in names])
+    expected = ssim_per_frame(recon_clips, true_clips, "mindvideo-rgb").mean()
     row = next(r for r in record["metrics"] if r["protocol"] == "mindvideo-rgb")
     assert row["value"] == pytest.approx(expected)
-    assert row["baselines"]["mean_clip"] is None and row["baselines"]["shuffled"] is not None
+    # no training split here: flat grey, shuffled, and each clip's leave-one-out mean of the others' truth
+    loo = np.round((true_clips.sum(axis=0, dtype=float) - true_clips) / 11).astype(np.uint8)
+    assert row["baselines"]["mean_clip"] == pytest.approx(ssim_per_frame(loo, true_clips, "mindvideo-rgb").mean())
+    flat = np.full_like(true_clips, 128)
+    assert row["baselines"]["flat"] == pytest.approx(ssim_per_frame(flat, true_clips, "mindvideo-rgb").mean())
+    assert row["baselines"]["shuffled"] is not None and row["baselines"]["ridge"] is None
+    protocols = {(r["name"], r["protocol"]): r for r in record["metrics"]}
+    assert protocols[("pixcorr", "rgb-pearson")]["baselines"]["flat"] == 0.0
+    for metric in ("ssim:mindvideo-rgb", "pixcorr:rgb-pearson"):
+        assert protocols[("identification", metric)]["chance"] == 0.5
+    assert "| identification | pixcorr:rgb-pearson | 2-way |" in result.stdout and "flat grey" in result.stdout
     with open(out / "per_clip.csv") as f:
         lines = list(csv.DictReader(f))
     assert [line["id"] for line in lines] == names and {line["run"] for line in lines} == {"0", "1"}
@@ -284,3 +339,25 @@ def test_clips_to_latents_is_each_frame_encoded_in_clip_order_and_latents_to_cli
     with torch.no_grad():
         frame = vae.decode(vae.encode(frames_to_tensor(clips[0, 1:2], 16)).latent_dist.mean).sample
     assert np.abs(back[0, 1].astype(int) - ((frame[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().numpy()).max() <= 1
+
+
+def test_selection_score_is_the_mean_share_from_chance_to_perfect_of_the_specific_metrics():
+    from neurocine_toolbox.evaluation.selection import selection_score, selection_terms
+
+    def row(name, protocol, n_way, value, chance, flat):
+        return {"name": name, "protocol": protocol, "n_way": n_way, "value": value, "chance": chance,
+                "baselines": {"flat": flat}}
+
+    record = {"metrics": [row("identification", "ssim:mindvideo-rgb", 2, 0.75, 0.5, 0.5),
+                          row("identification", "pixcorr:rgb-pearson", 2, 1.0, 0.5, 0.0),
+                          row("frame_nway", "peers", 50, 3 / 52, 3 / 52, 3 / 52),
+                          row("clip_nway", "peers", 50, 1.0, 3 / 52, 3 / 52),
+                          row("ssim", "mindvideo-rgb", None, 0.1, None, 0.9)]}  # SSIM plays no part
+    terms = selection_terms(record)
+    assert terms == pytest.approx({"identification:ssim:mindvideo-rgb:2": 0.5,
+                                   "identification:pixcorr:rgb-pearson:2": 1.0,
+                                   "frame_nway:peers:50": 0.0, "clip_nway:peers:50": 1.0})
+    assert selection_score(record) == pytest.approx(0.625)
+    assert selection_score(record, "flat") == pytest.approx((0 - 1 + 0 + 0) / 4)  # flat: at or below chance
+    with pytest.raises(NeurocineError, match="needs the rows clip_nway:peers:50"):
+        selection_score({"metrics": record["metrics"][:3]})

@@ -107,11 +107,11 @@ def test_test_split_never_reaches_training_unless_asked(invoke, derivatives, mon
 
     monkeypatch.setattr(decoder_stages.ClipDataset, "__init__", spy_clips)
     scored = []  # the store held-out retrieval scores: the test split, never the training one
-    from neurocine_toolbox.training import fit as fit_module
+    from neurocine_toolbox.evaluation import retrieval as retrieval_module
 
-    retrieval = fit_module.encoder_retrieval
-    monkeypatch.setattr(fit_module, "encoder_retrieval",
-                        lambda encoder, path, *a, **k: scored.append(os.path.basename(path)) or retrieval(encoder, path, *a, **k))
+    retrieval = retrieval_module.encoder_retrieval
+    monkeypatch.setattr(retrieval_module, "encoder_retrieval", lambda encoder, path, *a, **k:
+                        scored.append(os.path.basename(path)) or retrieval(encoder, path, *a, **k))
     assert _fit(invoke, derivatives, "--name", "clean").exit_code == 0
     assert scored == [os.path.basename(STORE.format("test"))]
     assert seen == [os.path.basename(STORE.format("train"))]

@@ -122,7 +122,11 @@ def test_reaches_follows_chains():
     assert not reaches({"a": {"b"}, "b": {"c"}}, "a", "a")
 
 
-@pytest.mark.parametrize("name", ["models", "simulate", "tiny_models"])
+#: Still in a circle: pipelines/decode_split.py scores its clips with evaluation/clip_similarity.py,
+#: while evaluation reads decode's run (pipelines) and fits the ridge baseline of training.
+IN_A_CIRCLE = {"evaluation", "pipelines", "training"}
+
+
+@pytest.mark.parametrize("name", sorted((set(STAGES) - IN_A_CIRCLE) | {"tiny_models"}))
 def test_no_import_cycle_goes_through(name):
-    # (bids <-> data and training <-> pipelines still import each other; not these three.)
     assert not reaches(subpackage_graph(), name, name), f"{name} imports itself back through other subpackages"

@@ -6,6 +6,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
 from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
+from neurocine_toolbox.models.prior_noise import dependent_noise
 from neurocine_toolbox.models.video_unet import VideoUNet
 from neurocine_toolbox.pipelines import NeuroCinePipeline, NeuroCinePipelineOutput
 from neurocine_toolbox.tiny_models.diffusion import SD15_SCHEDULE
@@ -101,30 +102,37 @@ def test_save_and_load_round_trip_gives_the_same_frames(pipeline, tmp_path):
 
 
 def test_guidance_is_negative_plus_scale_times_conditional_minus_negative(pipeline, monkeypatch):
-    """A stub UNet whose prediction is the mean of its conditioning states: the scheduler must get
-    ``uncond + g · (cond − uncond)``, with uncond from the negative fMRI and cond from the window."""
+    """A stub UNet whose prediction is a fixed projection of its conditioning states: the scheduler
+    must get ``uncond + g · (cond − uncond)``, with uncond from the negative fMRI and cond from the window."""
     windows = _windows(2, seed=4)
     negative = torch.full((WINDOW, VOXELS), 0.5)
+    # Not the states' mean: they leave a final LayerNorm, so their mean is ~1e-8 whatever the input.
+    probe = torch.randn(7 * 24, generator=torch.Generator().manual_seed(9))
+
+    def level(states):
+        return states.float().flatten(1) @ probe
 
     def stub(sample, timestep, encoder_hidden_states, **kwargs):
-        level = encoder_hidden_states.float().mean(dim=(1, 2))
-        return NeuroCineStubOutput(level.view(-1, 1, 1, 1, 1).expand_as(sample).clone())
+        return NeuroCineStubOutput(level(encoder_hidden_states).view(-1, 1, 1, 1, 1).expand_as(sample).clone())
 
     monkeypatch.setattr(pipeline.unet, "forward", stub)
     seen = []
     step = pipeline.scheduler.step
     monkeypatch.setattr(pipeline.scheduler, "step", lambda out, t, latents, **kw: seen.append(out) or step(out, t, latents, **kw))
     with torch.no_grad():
-        cond = pipeline.fmri_encoder(windows).text_states.mean(dim=(1, 2))
-        uncond = pipeline.fmri_encoder(negative[None]).text_states.mean()
+        cond = level(pipeline.fmri_encoder(windows).text_states)
+        uncond = level(pipeline.fmri_encoder(negative[None]).text_states)
+    # The stub tells the halves apart (and the two clips), so swapping them or guiding from cond fails.
+    assert (cond - uncond).abs().min() > 0.5 and (cond[0] - cond[1]).abs() > 0.5
     for scale in (1.0, 4.0):
         seen.clear()
         _decode(pipeline, windows, [0, 1], guidance_scale=scale, negative_fmri=negative.numpy())
         expected = uncond + scale * (cond - uncond) if scale > 1 else cond
+        assert len(seen) == 3
         for prediction in seen:
             assert prediction.shape[0] == 2  # one prediction per clip, after combining the halves
-            assert torch.allclose(prediction.flatten(1).mean(1), expected, atol=1e-5)
-            assert torch.allclose(prediction.flatten(1).std(1), torch.zeros(2), atol=1e-6)
+            assert torch.allclose(prediction.flatten(1).mean(1), expected, rtol=1e-5, atol=1e-4)
+            assert torch.allclose(prediction.flatten(1).std(1), torch.zeros(2), atol=1e-5)
 
 
 class NeuroCineStubOutput:
@@ -234,3 +242,49 @@ def test_strength_below_one_starts_from_the_perception_reconstructor(pipeline, t
     # A pipeline saved without one loads with none.
     pipeline.save_pretrained(tmp_path / "plain")
     assert NeuroCinePipeline.from_pretrained(tmp_path / "plain").perception_reconstructor is None
+
+
+def _first_unet_input(pipe, monkeypatch, windows, seeds, **kwargs):
+    """The latents the first denoising step sees (guidance off, and DDIM's input scaling is none)."""
+    seen = []
+    original = pipe.unet.forward
+
+    def spy(sample, t, states, **kw):
+        seen.append((sample.clone(), int(t)))
+        return original(sample, t, states, **kw)
+
+    monkeypatch.setattr(pipe.unet, "forward", spy)
+    _decode(pipe, windows, seeds, guidance_scale=1.0, **kwargs)
+    monkeypatch.undo()
+    return seen[0]
+
+
+def test_pure_noise_start_is_the_dependent_prior_noise_of_the_given_beta(pipeline, monkeypatch):
+    """strength 1: the loop starts from eq. 7's noise with the caller's β (not i.i.d. noise) from the clips' generators."""
+    windows = _windows(2)
+    shape = (2, 4, 3, 8, 12)  # the VAE halves 16×24
+    start, _ = _first_unet_input(pipeline, monkeypatch, windows, [0, 1], beta=0.6)
+    expected = dependent_noise(shape, 0.6, _generators([0, 1])) * pipeline.scheduler.init_noise_sigma
+    assert not torch.allclose(expected, dependent_noise(shape, 0.0, _generators([0, 1])))
+    torch.testing.assert_close(start, expected, rtol=0, atol=1e-6)
+
+
+def test_sdedit_start_is_the_init_noised_to_the_first_step_that_runs_with_beta(pipeline, monkeypatch):
+    """strength 0.3 of 10 steps runs timesteps[-3:]: the init latents get the noise level of the
+    first of them (not of the last, nor of the full schedule's first), with eq. 7's noise of the given β."""
+    windows = _windows(2)
+    init = torch.randn(2, 4, 3, 8, 12, generator=torch.Generator().manual_seed(3))
+    start, t = _first_unet_input(pipeline, monkeypatch, windows, [0, 1], num_inference_steps=10,
+                                 init_latents=init, strength=0.3, beta=0.6)
+    scheduler = pipeline.scheduler
+    scheduler.set_timesteps(10)
+    running = scheduler.timesteps[-3:]
+    assert t == int(running[0]) and running[0] != running[-1]
+
+    def noised(beta, timestep):
+        noise = dependent_noise(tuple(init.shape), beta, _generators([0, 1]))
+        return scheduler.add_noise(init, noise, torch.full((2,), int(timestep)))
+
+    torch.testing.assert_close(start, noised(0.6, running[0]), rtol=0, atol=1e-6)
+    for wrong in (noised(0.0, running[0]), noised(0.6, running[-1]), noised(0.6, scheduler.timesteps[0])):
+        assert (start - wrong).abs().max() > 0.1  # each careless start would be told apart

@@ -91,15 +91,25 @@ def test_trials_are_seeded_fractions_and_keep_leading_axes():
     np.testing.assert_allclose(nway_topk(pred, truth, n_way=10, n_trials=None).ravel(), flat)
 
 
-@pytest.mark.parametrize("n_way", [2, 50])
-def test_chance_on_random_logits(n_way):
+def test_chance_is_exact():
+    assert nway_chance(50, protocol="peers") == pytest.approx(3 / 52, abs=1e-15)
+    assert nway_chance(2, protocol="peers") == pytest.approx(0.75, abs=1e-15)
+    assert nway_chance(50, protocol="strict") == pytest.approx(1 / 50, abs=1e-15)
+    assert nway_chance(10, top_k=3, protocol="strict") == pytest.approx(3 / 10, abs=1e-15)
+    # peers, top-2 of 5: fails only when both of the top 2 of 4 distractors + 3 true are distractors.
+    assert nway_chance(5, top_k=2, protocol="peers") == pytest.approx(1 - 6 / 21, abs=1e-15)
+
+
+@pytest.mark.parametrize("n_way,top_k", [(2, 1), (50, 1), (10, 3)])
+def test_closed_form_chance_is_what_random_logits_score(n_way, top_k):
+    """The exact chance agrees with nway_topk itself on unrelated predictions (four standard errors)."""
+    rng = np.random.default_rng(0)
     n_samples = 20000
-    peers = nway_chance(n_way, protocol="peers", n_samples=n_samples, n_trials=20)
-    strict = nway_chance(n_way, protocol="strict", n_samples=n_samples, n_trials=20)
-    for value, expected in ((peers, 3 / (n_way + 2)), (strict, 1 / n_way)):
-        # Per-sample fractions have variance at most p(1 − p): four standard errors.
-        assert value == pytest.approx(expected, abs=4 * np.sqrt(expected * (1 - expected) / n_samples))
-    assert nway_chance(2, n_classes=400, n_samples=4000) == pytest.approx(0.75, abs=0.03)
+    truth, pred = rng.standard_normal((n_samples, 100)), rng.standard_normal((n_samples, 100))
+    for protocol in ("peers", "strict"):
+        measured = nway_topk(pred, truth, n_way, top_k=top_k, protocol=protocol, n_trials=None).mean()
+        expected = nway_chance(n_way, top_k, protocol)
+        assert measured == pytest.approx(expected, abs=4 * np.sqrt(expected * (1 - expected) / n_samples))
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -43,7 +43,7 @@ def test_ridge_on_unrelated_latents_chooses_the_largest_penalty():
 
 def test_ridge_refuses_bad_training_data():
     fmri, latents, runs = _data()
-    with pytest.raises(NeurocineError, match="at least 2 training runs"):
+    with pytest.raises(NeurocineError, match="at least 2 training movies"):
         PerceptionRidge().fit(fmri, latents, np.zeros(len(fmri)))
     bad = fmri.copy()
     bad[3, 1, 2] = np.nan

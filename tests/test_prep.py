@@ -197,16 +197,20 @@ def test_window_dataset_never_crosses_runs(prepped):
 
 
 def test_reliability_selection_uses_training_runs_only(tmp_path):
+    """Voxels are chosen on the training movies that are not held out: neither the test split's nor
+    the validation movies' reliable voxels get in."""
     rng = np.random.default_rng(0)
     reliable_train = rng.choice(N_GRAYORDINATES, 40, replace=False)
-    reliable_test = rng.choice(np.setdiff1d(np.arange(N_GRAYORDINATES), reliable_train), 40, replace=False)
-    movies = ("a", "b", "c", "d", "e", "f", "g", "h", "test")
+    others = np.setdiff1d(np.arange(N_GRAYORDINATES), reliable_train)
+    reliable_test, reliable_validation = rng.choice(others, (2, 40), replace=False)
+    movies = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "test")
+    held_out = ("e", "j")  # validation share 0.2 of 10: the last movie of each half
     signals = {s: np.random.default_rng(i).standard_normal(20) for i, s in enumerate(movies)}
 
     def data_fn(index, spec):
         noise = np.random.default_rng(100 + index).standard_normal((spec.n_volumes, N_GRAYORDINATES))
         stim = spec.stim_file[:-4]
-        voxels = reliable_test if stim == "test" else reliable_train
+        voxels = reliable_test if stim == "test" else reliable_validation if stim in held_out else reliable_train
         noise[spec.start_extra: spec.start_extra + spec.n_tr, voxels] += 6 * signals[stim][:, None]
         return noise
 
@@ -216,10 +220,14 @@ def test_reliability_selection_uses_training_runs_only(tmp_path):
     train, _ = prep(bids, tmp_path / "out", progress=False,
                     options=PrepOptions(frame_size=8, voxels="reliability", reliability_top_n=40))
     with open_store(train) as store:
-        # The 40 voxels reliable across training viewings, none of those reliable only in test.
+        # The 40 voxels reliable across training viewings, none of those reliable only in test or validation.
         assert set(store.voxel_grayordinates[:40].tolist()) == set(reliable_train.tolist())
         assert store.fmri.shape[1] == 48 and (store.voxel_grayordinates[40:] == -1).all()
         assert store.attrs["prep_parameters"]["voxel_selection"]["method"] == "reliability"
+        assert store.validation_movies == ["e.mp4", "j.mp4"]
+        assert store.attrs["prep_parameters"]["validation_movies"] == ["e.mp4", "j.mp4"]
+        files = np.asarray(store.stimulus_files)[store.stimulus]
+        np.testing.assert_array_equal(store.validation, np.isin(files, ["e.mp4", "j.mp4"]))
 
 
 def test_reliability_threshold_is_bonferroni_corrected():
@@ -301,3 +309,53 @@ def test_read_dtseries_matches_nibabel(tmp_path):
 
     assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     np.testing.assert_array_equal(read_dtseries(path, columns=VISUAL[:7]).data, reference[:, VISUAL[:7]])
+
+
+def test_validation_movies_are_a_share_of_the_training_movies_evenly_spread_or_named():
+    from neurocine_toolbox.data.prep import validation_movies
+
+    movies = [f"seg{i}.mp4" for i in range(1, 9)]
+    assert validation_movies(movies, PrepOptions()) == ["seg4.mp4", "seg8.mp4"]  # 0.2 of 8: 2, one per half
+    wen = [f"seg{i}.mp4" for i in range(1, 19)]
+    assert validation_movies(wen, PrepOptions()) == ["seg4.mp4", "seg9.mp4", "seg13.mp4", "seg18.mp4"]
+    assert validation_movies(movies, PrepOptions(validation_share=0)) == []
+    assert validation_movies(movies[:2], PrepOptions()) == []  # 2 movies: both needed to cross-validate
+    assert validation_movies(movies[:3], PrepOptions(validation_share=0.9)) == ["seg3.mp4"]  # leaves 2
+    named = PrepOptions(validation_movies=("seg2.mp4", "seg5.mp4"))
+    assert validation_movies(movies, named) == ["seg2.mp4", "seg5.mp4"]
+    with pytest.raises(NeurocineError, match="not among the training movies"):
+        validation_movies(movies, PrepOptions(validation_movies=("test1.mp4",)))
+    with pytest.raises(NeurocineError, match="fewer than 2 to train on"):
+        validation_movies(movies[:3], PrepOptions(validation_movies=("seg1.mp4", "seg2.mp4")))
+
+
+def test_split_windows_keep_validation_movies_out_of_training(prepped, tmp_path):
+    """With segB held out, the training windows are segA's and segC's, the validation windows segB's,
+    and a training store's dataset never yields segB unless asked."""
+    from neurocine_toolbox.data.clips import mean_training_window
+    from neurocine_toolbox.data.dataset import split_window_starts
+
+    runs = RUNS + [RunSpec("01", "segC", 1, "segC.mp4", 6), RunSpec("01", "segC", 2, "segC.mp4", 6)]
+    bids = make_dataset(tmp_path / "bids", runs, random_data(seed=4), fps=FPS)
+    train, test = prep(bids, tmp_path / "out", progress=False,
+                       options=PrepOptions(frame_size=16, validation_movies=("segB.mp4",)))
+    with open_store(train) as store:
+        assert store.validation_movies == ["segB.mp4"] and store.validation.sum() == 7
+        fit = split_window_starts(store, 2)
+        held = split_window_starts(store, 2, split="validation")
+        np.testing.assert_array_equal(fit, np.concatenate([np.arange(7), 15 + np.arange(5)]))
+        np.testing.assert_array_equal(held, 8 + np.arange(6))
+        assert len(FMRIWindowDataset(train, window=2)) == 12
+        assert len(FMRIWindowDataset(train, window=2, split="validation")) == 6
+        expected = np.stack([store.fmri[fit].mean(axis=0), store.fmri[fit + 1].mean(axis=0)])
+        np.testing.assert_allclose(mean_training_window(train, 2), expected, rtol=1e-5, atol=1e-6)
+        with pytest.raises(NeurocineError, match="in the test store"):
+            split_window_starts(store, 2, split="test")
+    with open_store(test) as store:
+        assert not store.validation.any() and len(split_window_starts(store, 2)) == 5
+        with pytest.raises(NeurocineError, match="in the train store"):
+            split_window_starts(store, 2, split="validation")
+    with open_store(prepped["average"][0]) as store:  # 2 training movies: none held out
+        assert store.validation_movies == []
+        with pytest.raises(NeurocineError, match="marks no validation movies"):
+            split_window_starts(store, 2, split="validation")

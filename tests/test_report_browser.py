@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from report_factory import HOSTILE_ATTRIBUTE, HOSTILE_SCRIPT
 
+from neurocine_toolbox.interpretation.report_browser import HEADLESS_CHROMIUM_ARGS
+
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the test extra)")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -24,9 +26,7 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
     reason="needs chromium and chromedriver on PATH (apt-get install chromium chromium-driver)")
 
-ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader",
-        "--enable-unsafe-swiftshader", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1400,1000")
+ARGS = (*HEADLESS_CHROMIUM_ARGS, "--window-size=1400,1000")
 #: Installed before the page's own scripts run: alert() calls and uncaught errors are recorded.
 TRAPS = """
 window.__alerts = []; window.alert = function (m) { window.__alerts.push(String(m)); };

@@ -169,3 +169,73 @@ def test_paired_difference_p_value_is_two_sided_and_honest_on_autocorrelated_nul
     for d in ar1_runs(np.random.default_rng(3), [30] * 4, 0.9, 200):
         rejections += paired_difference(d, np.zeros_like(d), runs, n_boot=200, n_null=200)["p_value"] <= 0.05
     assert rejections / 200 <= 0.08
+
+
+def test_paired_difference_p_value_on_a_small_case_counted_by_hand():
+    """``p = (1 + #{|null| ≥ |observed|}) / (1 + #null)`` over every sign pattern of three blocks."""
+    from fractions import Fraction
+
+    from neurocine_toolbox.evaluation.time_series_statistics import block_sign_flip_null, paired_difference
+
+    # Runs of 4, 2 and 2 clips, all shorter than the 5-window minimum: the block is the longest run
+    # (4), so each run is one block, with sums 3, 1 and −1. Halves keep every mean exact in floats.
+    runs = np.repeat([0, 1, 2], [4, 2, 2])
+    d = np.array([1, 0.5, 1, 0.5, 0.5, 0.5, -1, 0])
+    b = np.full(8, 2.0)
+    # Every pattern but the identity, as (signs of the three blocks, mean of the flipped differences):
+    patterns = [((+1, +1, -1), Fraction(3 + 1 + 1, 8)),
+                ((+1, -1, +1), Fraction(3 - 1 - 1, 8)),
+                ((+1, -1, -1), Fraction(3 - 1 + 1, 8)),  # a tie with the observed 3/8
+                ((-1, +1, +1), Fraction(-3 + 1 - 1, 8)),  # a tie
+                ((-1, +1, -1), Fraction(-3 + 1 + 1, 8)),
+                ((-1, -1, +1), Fraction(-3 - 1 - 1, 8)),
+                ((-1, -1, -1), Fraction(-3 - 1 + 1, 8))]  # the observed flipped: a tie
+    for signs, mean in patterns:  # the sums by hand agree with the flips
+        assert (np.repeat(signs, [4, 2, 2]) * d).mean() == float(mean)
+    observed = Fraction(3, 8)
+    at_least = sum(abs(mean) >= observed for _, mean in patterns)
+    assert at_least == 5  # 5/8 twice, 3/8 three times (ties count against the observed value)
+    expected_p = Fraction(1 + at_least, 1 + len(patterns))
+    assert expected_p == Fraction(3, 4)
+
+    result = paired_difference(b + d, b, runs)
+    assert result["block_length"] == 4 and result["n_null"] == 7
+    assert result["estimate"] == float(observed)
+    null = block_sign_flip_null(d, runs, 4)
+    assert sorted(null.tolist()) == sorted(float(mean) for _, mean in patterns)
+    assert result["p_value"] == float(expected_p)  # not 5/8 or 6/7 (a +1 dropped), nor 3/8 (ties left out)
+
+
+def test_interval_is_not_available_with_fewer_than_two_blocks():
+    """One block resampled is the sample itself: no interval rather than a zero-width one."""
+    from neurocine_toolbox.evaluation.time_series_statistics import (bootstrap_interval, format_interval,
+                                                                     paired_difference, summarise)
+
+    values = np.random.default_rng(0).normal(size=13)
+    runs = np.zeros(13, int)  # one run of 13: blocks of 13 (at most the run), one block
+    assert np.isnan(bootstrap_interval(values, runs, 13)).all()
+    summary = summarise(values, runs)
+    assert summary["ci95"] is None and summary["n_blocks"] == 1.0
+    assert format_interval(summary["ci95"]) == "[n/a: fewer than 2 blocks]"
+    assert paired_difference(values, values - 1, runs)["ci95"] is None
+    two = summarise(values[:12], np.repeat([0, 1], 6))  # two runs of 6: blocks of 6, two blocks
+    assert two["ci95"] is not None and two["ci95"][0] < two["estimate"] < two["ci95"][1]
+
+
+def test_p_values_carry_the_least_value_their_null_allows():
+    from neurocine_toolbox.evaluation.time_series_statistics import format_p, paired_difference, summarise
+
+    runs = np.repeat([0, 1, 2], 13)
+    better = np.linspace(1, 2, 39)
+    result = paired_difference(better, np.zeros(39), runs)  # every clip better: the smallest p there is
+    assert result["n_sign_blocks"] == 3 and result["n_null"] == 7
+    assert result["p_floor"] == 0.25 and result["p_value"] == 0.25  # 2 / 2³: flipping every block always ties
+    assert format_p(result["p_value"], result["p_floor"], "3 blocks of clips") == "p=0.25 (the least 3 blocks of clips allow)"
+    assert format_p(0.5, 0.25) == "p=0.5 (least possible 0.25)"
+    assert format_p(None, None).startswith("p n/a")
+    # many blocks, patterns drawn: the floor is (1 + the all-flipped patterns drawn) / (1 + patterns)
+    many = paired_difference(np.linspace(1, 2, 200), np.zeros(200), np.repeat(np.arange(10), 20), n_null=100)
+    assert many["n_null"] == 100 and many["p_value"] == many["p_floor"]  # every clip better: at the floor
+    assert many["p_floor"] * 101 == pytest.approx(round(many["p_floor"] * 101)) and many["p_floor"] < 0.05
+    shifted = summarise(np.arange(40.0), np.repeat([0, 1], 20), np.zeros((9, 40)))
+    assert shifted["p_floor"] == 0.1 and shifted["p_value"] == 0.1

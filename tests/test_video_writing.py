@@ -1,9 +1,9 @@
-"""Writing clips: H.264 mp4 (PyAV), animated GIF (Pillow), side-by-side truth | prediction."""
+"""Writing clips: H.264 mp4 (PyAV), animated GIF (Pillow), truth and prediction in the peers' grid."""
 
 import numpy as np
 import pytest
 
-from neurocine_toolbox.data.video_writing import side_by_side, write_gif, write_mp4
+from neurocine_toolbox.data.video_writing import peer_grid, write_gif, write_mp4
 
 COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [128, 128, 128]], np.uint8)
 
@@ -34,16 +34,23 @@ def test_mp4_writer_is_deterministic(tmp_path):
     assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
 
 
-def test_side_by_side_places_halves_around_a_black_gap():
+def test_peer_grid_is_make_grid_of_truth_and_reconstruction_with_a_black_border():
+    """torchvision's make_grid([truth, recon], padding=2): (S + 4) high, 2S + 6 wide, truth left."""
     rng = np.random.default_rng(0)
-    left = rng.integers(1, 256, (3, 10, 7, 3), dtype=np.uint8)
-    right = rng.integers(1, 256, (3, 10, 7, 3), dtype=np.uint8)
-    out = side_by_side(left, right, gap=2)
-    assert out.shape == (3, 10, 16, 3) and out.dtype == np.uint8
-    assert np.array_equal(out[:, :, :7], left)
-    assert (out[:, :, 7:9] == 0).all()
-    assert np.array_equal(out[:, :, 9:], right)
-    assert side_by_side(left, right, gap=0).shape == (3, 10, 14, 3)
+    truth = rng.integers(1, 256, (3, 10, 10, 3), dtype=np.uint8)  # no black pixel: the border is all the black
+    recon = rng.integers(1, 256, (3, 10, 10, 3), dtype=np.uint8)
+    grid = peer_grid(truth, recon)
+    assert grid.shape == (3, 14, 26, 3) and grid.dtype == np.uint8
+    assert np.array_equal(grid[:, 2:12, 2:12], truth)
+    assert np.array_equal(grid[:, 2:12, 14:24], recon)
+    black = (grid == 0).all(axis=(0, 3))
+    expected = np.ones((14, 26), bool)
+    expected[2:12, 2:12] = expected[2:12, 14:24] = False
+    assert np.array_equal(black, expected)  # 2 px around and between, nothing else
+    # Frames that are not square keep make_grid's geometry: H + 4 high, 2W + 6 wide.
+    assert peer_grid(truth[:, :, :7], recon[:, :, :7]).shape == (3, 14, 20, 3)
+    with pytest.raises(ValueError, match="one shape"):
+        peer_grid(truth, recon[:, :, :7])
 
 
 def test_gif_reads_back_with_frames_size_duration_and_loop(tmp_path):

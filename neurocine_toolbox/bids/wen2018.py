@@ -20,11 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from .._version import __version__
-from ..data.cifti import read_header
-from ..data.grayordinates import N_GRAYORDINATES
 from ..errors import NeurocineError
 from ..utils.atomic import StagedOutput
 from ..utils.progress import progress_bar
+from .cifti_header import N_GRAYORDINATES, read_dtseries_header
 from .templates import render_json, render_text
 from .wen2018_layout import KNOWN_BAD_RUNS, Defect, scan_release
 
@@ -177,7 +176,7 @@ def _plan(release, defects, progress):
         if reason:
             defects.append(Defect("excluded_run", reason, "run not converted", **where))
             continue
-        header = read_header(run.cifti, require_91k=False)
+        header = read_dtseries_header(run.cifti)
         if not header.tr > 0:
             raise NeurocineError(f"time step of {header.tr} s in its header is not a usable TR", run.cifti)
         trim = trimming(header.n_volumes)

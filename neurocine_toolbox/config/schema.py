@@ -228,12 +228,13 @@ class Training(_Section):
     num_workers: WholeNonNegative
 
 
-Metric = Literal["ssim", "psnr", "frame_nway", "clip_nway", "temporal_consistency"]
+Metric = Literal["ssim", "psnr", "pixcorr", "frame_nway", "clip_nway", "temporal_consistency"]
 
 
 class Evaluation(_Section):
     top_k: Counts
-    metrics: _rule(list[Metric], "a non-empty list of ssim | psnr | frame_nway | clip_nway | temporal_consistency",
+    metrics: _rule(list[Metric], "a non-empty list of ssim | psnr | pixcorr | frame_nway | clip_nway | "
+                   "temporal_consistency",
                    min_length=1)
     frame_classifier: ModelName
     clip_classifier: ModelName
@@ -244,13 +245,14 @@ class Evaluation(_Section):
     batch_size: Count
     n_boot: Count
     n_null: Count
+    identification_others: Count
 
 
 LayerName = Annotated[int, Field(ge=1)] | Literal["first", "middle", "last"]
 
 
 class Interpretation(_Section):
-    split: _choice("test", "train")
+    split: _choice("test", "validation", "train")
     layers: _rule(list[LayerName], "a non-empty list of first | middle | last or layer numbers >= 1", min_length=1)
     measure: _choice("received", "cls", "rollout")
     categories: _rule(Literal["auto", "none"] | list[str], "auto, none or a list of caption keywords")

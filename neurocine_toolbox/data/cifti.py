@@ -8,20 +8,10 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
+from ..bids.cifti_header import read_dtseries_header
 from ..errors import NeurocineError
 from ..utils.atomic import atomic_path
 from .grayordinates import is_standard_91k, standard_brain_model_axis
-
-
-@dataclass
-class DtseriesHeader:
-    """What a dtseries header says, read without loading the data."""
-
-    path: str
-    n_volumes: int
-    n_grayordinates: int
-    tr: float
-    brain_models: object
 
 
 @dataclass
@@ -34,62 +24,10 @@ class Dtseries:
     sha256: str | None = None
 
 
-def _series_step_seconds(axis, path):
-    unit = str(axis.unit).upper()
-    scale = {"SECOND": 1.0, "SEC": 1.0, "MSEC": 1e-3, "MILLISECOND": 1e-3}.get(unit)
-    if scale is None:
-        raise NeurocineError(f"its time axis is in {axis.unit!r}, not seconds", path)
-    return float(axis.step) * scale
-
-
-def _load(path):
-    try:
-        img = nib.load(path)
-    except Exception as err:  # nibabel raises many types for corrupt files
-        raise NeurocineError(f"not a readable CIFTI-2 file ({type(err).__name__}: {err})", path)
-    if not isinstance(img, nib.Cifti2Image):
-        raise NeurocineError(f"not a CIFTI-2 file (nibabel reads it as {type(img).__name__})", path)
-    return img
-
-
-def _nifti_header(path):
-    """The NIfTI-2 header and the raw bytes before the data (header + CIFTI XML extension)."""
-    try:
-        with open(path, "rb") as f:
-            header = nib.Nifti2Header.from_fileobj(f)
-            offset = int(header["vox_offset"])
-            f.seek(0)
-            head = f.read(offset)
-    except Exception as err:
-        raise NeurocineError(f"not a readable CIFTI-2 file ({type(err).__name__}: {err})", path)
-    if len(head) < offset:
-        raise NeurocineError("truncated inside its header", path)
-    return header, head
-
-
-# Parsing the 91k brain-model XML costs about a second in nibabel, and every run of a dataset
-# carries the same XML (up to its number of volumes): check each distinct header once.
-_CHECKED_HEADERS = {}
-
-
-def _check_axes(path, head, require_91k):
-    key = (hashlib.sha1(head).hexdigest(), require_91k)
-    if key not in _CHECKED_HEADERS:
-        img = _load(path)
-        try:
-            series, models = img.header.get_axis(0), img.header.get_axis(1)
-        except Exception as err:
-            raise NeurocineError(f"CIFTI header has no usable axes ({err})", path)
-        if not isinstance(series, nib.cifti2.SeriesAxis):
-            raise NeurocineError(f"first axis is a {type(series).__name__}, not a time series (dtseries)", path)
-        if require_91k:
-            reason = is_standard_91k(models)
-            if reason:
-                raise NeurocineError(f"not in the HCP 91k fs_LR grayordinate space: {reason}", path)
-        if len(_CHECKED_HEADERS) > 64:
-            _CHECKED_HEADERS.clear()
-        _CHECKED_HEADERS[key] = (_series_step_seconds(series, path), models)
-    return _CHECKED_HEADERS[key]
+def _not_91k(brain_models):
+    """What keeps a grayordinate axis out of the HCP 91k fs_LR space (one line), or None."""
+    reason = is_standard_91k(brain_models)
+    return f"not in the HCP 91k fs_LR grayordinate space: {reason}" if reason else None
 
 
 def read_header(path, require_91k=True):
@@ -103,27 +41,14 @@ def read_header(path, require_91k=True):
 
     Returns
     -------
-    DtseriesHeader
+    neurocine_toolbox.bids.cifti_header.DtseriesHeader
 
     Raises
     ------
     NeurocineError
         One line naming the file and what is wrong with it.
     """
-    path = str(path)
-    if not os.path.isfile(path):
-        raise NeurocineError("file not found", path)
-    header, head = _nifti_header(path)
-    tr, models = _check_axes(path, head, require_91k)
-    shape = header.get_data_shape()[4:]
-    if len(shape) != 2:
-        raise NeurocineError(f"data shape {header.get_data_shape()} is not time × grayordinates", path)
-    expected = len(head) + int(np.prod(shape)) * header.get_data_dtype().itemsize
-    if os.path.getsize(path) < expected:
-        raise NeurocineError(
-            f"truncated: {os.path.getsize(path)} bytes on disk, {expected} expected for {shape}", path
-        )
-    return DtseriesHeader(path, int(shape[0]), int(shape[1]), tr, models)
+    return read_dtseries_header(path, _not_91k if require_91k else None)
 
 
 def read_dtseries(path, with_sha256=False, require_91k=True, columns=None):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import NeurocineError
-from .dataset import FMRIWindowDataset, window_starts
+from .dataset import FMRIWindowDataset, split_window_starts
 from .store import open_store
 
 
@@ -41,10 +41,11 @@ def tensor_to_frames(x):
 def mean_training_window(path, window, lag=0):
     """The mean fMRI window of a store ``[w, V]``: the negative input of classifier-free guidance.
 
-    Computed from the *training* store's windows (DESIGN.md, scientific honesty).
+    Computed from the *training* store's training windows (its validation movies left out;
+    DESIGN.md, scientific honesty).
     """
     with open_store(path) as store:
-        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        starts = split_window_starts(store, window, lag)
         fmri = np.asarray(store.fmri, np.float64)
     return np.stack([fmri[starts + lag + k].mean(axis=0) for k in range(window)]).astype(np.float32)
 

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import NeurocineError
 from .store import open_store
 
 
@@ -30,6 +31,47 @@ def window_starts(runs, tr_in_run, window, lag=0):
     same_run = runs[starts] == runs[end]
     contiguous = tr_in_run[end] - tr_in_run[starts] == span
     return starts[same_run & contiguous]
+
+
+def split_window_starts(store, window, lag=0, split=None):
+    """Rows where the windows of a split start, in an open store.
+
+    The one place that decides which windows a split holds: ``"train"`` is the training store's
+    windows outside the validation movies (what every training stage, baseline and mean fits
+    on), ``"validation"`` the training store's windows inside them (where settings are chosen),
+    ``"test"`` every window of the test store (read only to report).
+
+    Parameters
+    ----------
+    store : Store
+    window, lag : int
+    split : {"train", "validation", "test"}, optional
+        Default: the store's own split (a training store gives its training windows).
+
+    Returns
+    -------
+    ndarray of int
+
+    Raises
+    ------
+    NeurocineError
+        A split the store does not hold, or a validation split where no movie is marked.
+    """
+    split = split or store.split
+    expected = "train" if split == "validation" else split
+    if store.split != expected:
+        raise NeurocineError(f"the {split} windows are in the {expected} store, not this {store.split} store",
+                             store.path)
+    starts = window_starts(store.runs, store.tr_in_run, window, lag)
+    if split == "test":
+        return starts
+    held_out = store.validation[starts]
+    if split == "validation":
+        if not held_out.any():
+            raise NeurocineError("this store marks no validation movies; run neurocine prep again "
+                                 "(--validation-share or --validation-movies)", store.path)
+        return starts[held_out]
+    return starts[~held_out]
 
 
 def windows_at(fmri, starts, window, lag=0):
@@ -64,6 +106,9 @@ class FMRIWindowDataset(Dataset):
         Also return the CLIP embeddings of TRs t…t+w−1 (``neurocine embed``), as float32:
         ``text_embeds`` ``[w, d]``, ``image_embeds`` ``[w, frames_per_tr, d]`` and
         ``text_states`` ``[w, 77, d_text]``.
+    split : {"train", "validation", "test"}, optional
+        Which windows (:func:`split_window_starts`); default the store's own split, so a
+        training store never yields its validation movies' windows unless asked.
 
     Raises
     ------
@@ -71,7 +116,7 @@ class FMRIWindowDataset(Dataset):
         ``with_embeddings=True`` on a store without embeddings.
     """
 
-    def __init__(self, path, window=2, lag=0, with_frames=True, with_embeddings=False):
+    def __init__(self, path, window=2, lag=0, with_frames=True, with_embeddings=False, split=None):
         self.path = path
         self.window = window
         self.lag = lag
@@ -79,7 +124,7 @@ class FMRIWindowDataset(Dataset):
         self.with_embeddings = with_embeddings
         store = open_store(path)
         try:
-            self.starts = window_starts(store.runs, store.tr_in_run, window, lag)
+            self.starts = split_window_starts(store, window, lag, split)
             if with_embeddings:
                 store.require_embeddings()
         finally:

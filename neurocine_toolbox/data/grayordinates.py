@@ -10,7 +10,8 @@ import warnings
 
 import numpy as np
 
-N_GRAYORDINATES = 91282
+from ..bids.cifti_header import N_GRAYORDINATES
+
 N_CORTEX = 59412
 N_VERTICES_PER_HEMISPHERE = 32492
 

@@ -67,6 +67,13 @@ class PrepOptions:
     max_bad_fraction : float
         Largest fraction of selected grayordinates of a run that may be NaN or constant.
     fmri_dtype : {"float32", "float16"}
+    validation_share : float
+        Share of the training movies held out for validation (at least one when it is above 0
+        and 3 or more training movies leave 2 to fit): evenly spread over the movies in natural
+        order, marked in the training store. Every setting is chosen on them; they never feed
+        training, voxel selection or the baselines.
+    validation_movies : tuple of str, optional
+        The ``stim_file`` values of the validation movies, instead of ``validation_share``.
     """
 
     test_stimuli: str | None = None
@@ -80,6 +87,8 @@ class PrepOptions:
     detrend_order: int = 4
     max_bad_fraction: float = 0.1
     fmri_dtype: str = "float32"
+    validation_share: float = 0.2
+    validation_movies: tuple | None = None
 
     def validate(self):
         if self.train_repeats not in ("average", "separate"):
@@ -90,6 +99,46 @@ class PrepOptions:
             raise NeurocineError("--frames-per-tr must be >= 1 and --frame-size >= 8")
         if not 0 <= self.max_bad_fraction <= 1:
             raise NeurocineError("--max-bad-fraction must lie in [0, 1]")
+        if not 0 <= self.validation_share < 1:
+            raise NeurocineError(f"--validation-share must lie in [0, 1), not {self.validation_share}")
+
+
+def validation_movies(train_movies, options):
+    """The training movies held out for validation (``PrepOptions.validation_share`` / ``validation_movies``).
+
+    Parameters
+    ----------
+    train_movies : list of str
+        The training split's ``stim_file`` values, in natural order.
+    options : PrepOptions
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    NeurocineError
+        A named movie that is not a training movie, or a choice that leaves fewer than 2 movies
+        to train on (cross-validation over movies needs two).
+    """
+    if options.validation_movies:
+        chosen = [str(m) for m in options.validation_movies]
+        unknown = [m for m in chosen if m not in train_movies]
+        if unknown:
+            raise NeurocineError(f"--validation-movies names {', '.join(unknown)}, not among the training movies "
+                                 f"({', '.join(train_movies)})")
+    else:
+        n = len(train_movies)
+        if options.validation_share == 0 or n < 3:
+            return []
+        count = min(n - 2, max(1, round(options.validation_share * n)))
+        # Evenly spread: the last of each of `count` equal stretches of the movies.
+        chosen = [train_movies[(k + 1) * n // count - 1] for k in range(count)]
+    if len(train_movies) - len(set(chosen)) < 2:
+        raise NeurocineError(f"holding out {len(set(chosen))} of {len(train_movies)} training movies for validation "
+                             "leaves fewer than 2 to train on")
+    return [m for m in train_movies if m in set(chosen)]
 
 
 def prep(bids_dir, out_dir=None, participant_labels=None, options=None, bids_database_dir=None, progress=True):
@@ -136,20 +185,20 @@ def prep(bids_dir, out_dir=None, participant_labels=None, options=None, bids_dat
     return [out_dir / p for p in written]
 
 
-def _select_voxels(plan, options, progress):
+def _select_voxels(plan, options, held_out, progress):
     if options.voxels == "mmp-visual":
         return MMPVisualSelector().fit()
     selector = ReliabilitySelector(options.reliability_p, options.reliability_top_n)
-    return selector.fit(_training_viewings(plan, options, progress))
+    return selector.fit(_training_viewings(plan, options, held_out, progress))
 
 
-def _training_viewings(plan, options, progress):
-    """Yield, movie by movie, the cleaned whole-brain viewings of each training movie."""
+def _training_viewings(plan, options, held_out, progress):
+    """Yield, movie by movie, the cleaned whole-brain viewings of each training movie (not ``held_out``)."""
     by_movie = {}
     for run in plan.runs:
         for block in run.blocks:
             by_movie.setdefault(block.stim_file, []).append((run, block))
-    train = set(plan.splits["train"].stimulus_files)
+    train = set(plan.splits["train"].stimulus_files) - set(held_out)
     cache = {}
     for stim in progress_bar(sorted(train, key=natural_key), desc=f"sub-{plan.subject} reliability", enabled=progress):
         views = []
@@ -165,7 +214,11 @@ def _training_viewings(plan, options, progress):
 
 
 def _prep_subject(plan, bids_dir, staged, options, test_glob, progress):
-    selector = _select_voxels(plan, options, progress)
+    held_out = validation_movies(plan.splits["train"].stimulus_files, options) if "train" in plan.splits else []
+    if held_out:
+        log.info("sub-%s: %d of %d training movies held out for validation: %s", plan.subject, len(held_out),
+                 len(plan.splits["train"].stimulus_files), ", ".join(held_out))
+    selector = _select_voxels(plan, options, held_out, progress)
     columns, rois = padded_columns(selector.indices_, selector.labels_)
     selected = selector.indices_
     frame_shape = (options.frame_size, options.frame_size)
@@ -182,13 +235,15 @@ def _prep_subject(plan, bids_dir, staged, options, test_glob, progress):
         inputs = _write_fmri(plan, files, selected, options, progress)
         inputs.update(_write_frames(plan, files, bids_dir, options, progress))
         for split, split_plan in plan.splits.items():
-            _write_tables(files[split], plan, split_plan, columns, rois, options, selector, inputs, test_glob, bids_dir)
+            _write_tables(files[split], plan, split_plan, columns, rois, options, selector, inputs, test_glob, bids_dir,
+                          held_out if split == "train" else [])
     finally:
         for f in files.values():
             f.close()
     for split in plan.splits:
         sidecar = staged.path(relpaths[split].with_suffix(".json"))
-        sidecar.write_text(json.dumps(_provenance(plan, split, options, selector, test_glob), indent=2) + "\n")
+        record = _provenance(plan, split, options, selector, test_glob, held_out)
+        sidecar.write_text(json.dumps(record, indent=2) + "\n")
     return list(relpaths.values())
 
 
@@ -255,7 +310,7 @@ def _write_frames(plan, files, bids_dir, options, progress):
     return inputs
 
 
-def _write_tables(f, plan, split_plan, columns, rois, options, selector, inputs, test_glob, bids_dir):
+def _write_tables(f, plan, split_plan, columns, rois, options, selector, inputs, test_glob, bids_dir, held_out):
     n = split_plan.n_rows
     runs = np.empty(n, np.int32)
     tr_in_run = np.empty(n, np.int32)
@@ -274,6 +329,8 @@ def _write_tables(f, plan, split_plan, columns, rois, options, selector, inputs,
     f["stimulus"][:] = stimulus
     f["stimulus_time"][:] = stimulus_time
     f["frame_rows"][:] = frame_rows
+    f["validation"][:] = np.isin(np.asarray(split_plan.stimulus_files)[stimulus], held_out) if held_out else 0
+    write_json_attr(f, "validation_movies", list(held_out))
     f.create_dataset("voxel_grayordinates", data=columns)
     write_strings(f, "voxel_rois", rois)
     write_strings(f, "stimulus_files", split_plan.stimulus_files)
@@ -292,7 +349,7 @@ def _write_tables(f, plan, split_plan, columns, rois, options, selector, inputs,
                              + (", then z-scored again within each averaged run" if options.rescale_after_average
                                 else ""))
     f.attrs["neurocine_version"] = __version__
-    write_json_attr(f, "prep_parameters", _provenance(plan, split_plan.split, options, selector, test_glob))
+    write_json_attr(f, "prep_parameters", _provenance(plan, split_plan.split, options, selector, test_glob, held_out))
     write_json_attr(f, "inputs", {_relative(p, root): h for p, h in sorted(inputs.items())})
 
 
@@ -301,13 +358,14 @@ def _relative(path, root):
     return os.path.relpath(os.path.abspath(path), os.path.abspath(root))
 
 
-def _provenance(plan, split, options, selector, test_glob):
+def _provenance(plan, split, options, selector, test_glob, held_out):
     return {
         "subject": plan.subject,
         "split": split,
         "tr": plan.tr,
         "options": asdict(options),
         "test_stimuli": test_glob,
+        "validation_movies": list(held_out),
         "voxel_selection": selector.describe(),
         "n_voxels": int(len(selector.indices_)),
         "neurocine_version": __version__,

@@ -28,11 +28,16 @@ def store_relpath(subject, split):
     return Path(f"sub-{subject}") / "func" / f"sub-{subject}_split-{split}_desc-neurocine_bold.h5"
 
 
+#: The splits windows are read from: the validation movies are marked inside the training store.
+WINDOW_SPLITS = ("train", "validation", "test")
+
+
 def store_path(derivatives_dir, subject, split):
-    """Path of a subject's store for ``split`` ("train" or "test")."""
-    if split not in SPLITS:
-        raise NeurocineError(f"unknown split '{split}' (use train or test)")
-    return Path(derivatives_dir) / store_relpath(subject, split)
+    """Path of a subject's store for ``split``: "train", "test", or "validation" (the training store,
+    whose validation movies are marked)."""
+    if split not in WINDOW_SPLITS:
+        raise NeurocineError(f"unknown split '{split}' (use train, validation or test)")
+    return Path(derivatives_dir) / store_relpath(subject, "train" if split == "validation" else split)
 
 
 def find_stores(derivatives_dir, subjects=None, splits=SPLITS):
@@ -106,6 +111,7 @@ def create_store(path, *, n_rows, n_frame_rows, n_columns, frames_per_tr, frame_
     )
     for name in ("runs", "tr_in_run", "stimulus", "frame_rows"):
         f.create_dataset(name, (n_rows,), dtype="int32")
+    f.create_dataset("validation", (n_rows,), dtype="int8")  # 1: a training movie held out for validation
     f.create_dataset("stimulus_time", (n_rows,), dtype="float32")
     f.attrs["store_format_version"] = STORE_FORMAT_VERSION
     return f
@@ -211,6 +217,12 @@ class Store:
         that run, and its movie (index into ``stimulus_files``).
     stimulus_time : ndarray of float
         Movie time in seconds at the start of each TR.
+    validation : ndarray of bool
+        Per TR: its movie is a training movie held out for validation (``neurocine prep
+        --validation-share``/``--validation-movies``); all False in a test store and in stores
+        written before neurocine marked them.
+    validation_movies : list of str
+        The ``stimulus_files`` held out for validation.
     voxel_grayordinates : ndarray of int
         91k grayordinate of each column (-1 for padding).
     voxel_rois : ndarray of str
@@ -241,6 +253,8 @@ class Store:
         self.stimulus = f["stimulus"][()]
         self.stimulus_time = f["stimulus_time"][()]
         self.frame_rows = f["frame_rows"][()]
+        self.validation = f["validation"][()].astype(bool) if "validation" in f else np.zeros(len(self.runs), bool)
+        self.validation_movies = json.loads(f.attrs.get("validation_movies", "[]"))
         self.frames = FramesView(f["frames"], self.frame_rows)
         self.voxel_grayordinates = f["voxel_grayordinates"][()]
         self.voxel_rois = f["voxel_rois"].asstr()[()]

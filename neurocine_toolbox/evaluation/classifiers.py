@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import NeurocineError
-from ..models.pretrained import _load, _quiet_transformers, require_pretrained
+from ..models.pretrained import load_pretrained, quiet_transformers, require_pretrained
 from ..utils.atomic import atomic_path
 from ..utils.hashing import sha256_array
 from ..utils.progress import progress_bar
@@ -114,7 +114,7 @@ class _Classifier:
             if folder is not None and not (Path(folder) / "preprocessor_config.json").is_file():
                 self._processor_ = self.default_processor()
             else:
-                self._processor_ = _load(self._source(), self.label, self.setting, [self.load_processor])[0]
+                self._processor_ = load_pretrained(self._source(), self.label, self.setting, [self.load_processor])[0]
         return self._processor_
 
     def _identity(self):
@@ -129,7 +129,7 @@ class _Classifier:
         key = self.model_key(n_frames)
         if getattr(self, "_model_key_", None) != key or not hasattr(self, "_model_"):
             load = lambda location, **kwargs: self.load_model(location, n_frames, **kwargs)  # noqa: E731
-            model = _load(self._source(), self.label, self.setting, [load])[0]
+            model = load_pretrained(self._source(), self.label, self.setting, [load])[0]
             dtype = resolve_precision(self.precision, self.device)
             self._model_, self._model_key_ = model.to(device=self.device, dtype=dtype).eval(), key
         return self._model_
@@ -234,7 +234,7 @@ class FrameClassifier(_Classifier):
     @staticmethod
     def default_processor():
         """The peers' ViT preprocessing: 224² bilinear, mean = std = 0.5."""
-        with _quiet_transformers():
+        with quiet_transformers():
             from transformers import ViTImageProcessor
 
             return ViTImageProcessor(size={"height": 224, "width": 224}, resample=2, image_mean=[0.5] * 3,
@@ -242,7 +242,7 @@ class FrameClassifier(_Classifier):
 
     @staticmethod
     def load_processor(location, **kwargs):
-        with _quiet_transformers():
+        with quiet_transformers():
             from transformers import AutoImageProcessor
 
             return AutoImageProcessor.from_pretrained(location, **kwargs)
@@ -257,7 +257,7 @@ class FrameClassifier(_Classifier):
         return clips.reshape(-1, *clips.shape[2:])
 
     def pixel_values(self, frames):
-        with _quiet_transformers():
+        with quiet_transformers():
             return self._processor()(images=list(frames), return_tensors="pt")["pixel_values"]
 
     def outputs(self, probabilities, clips):
@@ -292,7 +292,7 @@ class ClipClassifier(_Classifier):
     @staticmethod
     def default_processor():
         """The peers' VideoMAE preprocessing: shortest edge 224, centre crop 224, ImageNet mean/std."""
-        with _quiet_transformers():
+        with quiet_transformers():
             from transformers import VideoMAEImageProcessor
 
             return VideoMAEImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224},
@@ -300,7 +300,7 @@ class ClipClassifier(_Classifier):
 
     @staticmethod
     def load_processor(location, **kwargs):
-        with _quiet_transformers():
+        with quiet_transformers():
             from transformers import VideoMAEImageProcessor
 
             return VideoMAEImageProcessor.from_pretrained(location, **kwargs)
@@ -316,7 +316,7 @@ class ClipClassifier(_Classifier):
     def _tubelet(self):
         from transformers import AutoConfig
 
-        config = _load(self._source(), self.label, self.setting, [AutoConfig.from_pretrained])[0]
+        config = load_pretrained(self._source(), self.label, self.setting, [AutoConfig.from_pretrained])[0]
         return int(getattr(config, "tubelet_size", 1))
 
     def check_frame_count(self, n_frames):
@@ -332,7 +332,7 @@ class ClipClassifier(_Classifier):
         return clips
 
     def pixel_values(self, clips):
-        with _quiet_transformers():
+        with quiet_transformers():
             return self._processor()(list(clips), return_tensors="pt")["pixel_values"]
 
     def outputs(self, probabilities, clips):

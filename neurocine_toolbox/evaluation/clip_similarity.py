@@ -18,8 +18,9 @@ Intervals come from the block bootstrap over clips (within runs). Scoring N clip
 import numpy as np
 
 from .ssim import PROTOCOL, pair_ssim
-from .time_series_statistics import (block_length, bootstrap_interval, check_runs, method_line, null_offsets,
-                                     run_bounds, shift_lattice, shift_partners, shift_spacing, summarise)
+from .time_series_statistics import (block_length, bootstrap_interval, check_runs, format_interval, format_p,
+                                     method_line, null_offsets, run_bounds, shift_lattice, shift_partners,
+                                     shift_spacing, summarise)
 
 
 def other_offsets(runs, min_shift, n_others=50, seed=0):
@@ -131,10 +132,11 @@ def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, 
     result = {
         "protocol": PROTOCOL, "n": n, "n_runs": own_summary["n_runs"],
         "own": {"mean": own_summary["estimate"], "ci95": own_summary["ci95"]},
-        "others": {"mean": float(others.mean()), "ci95": [float(lo_others), float(hi_others)]},
-        "difference": {"mean": float(difference.mean()), "ci95": [float(lo_diff), float(hi_diff)]},
+        "others": {"mean": float(others.mean()), "ci95": _interval(lo_others, hi_others)},
+        "difference": {"mean": float(difference.mean()), "ci95": _interval(lo_diff, hi_diff)},
         "closer_to_own": float(np.mean(difference > 0)),
-        "p_value": own_summary["p_value"], "null_mean": own_summary["null_mean"], "n_null": own_summary["n_null"],
+        "p_value": own_summary["p_value"], "p_floor": own_summary["p_floor"], "null_mean": own_summary["null_mean"],
+        "n_null": own_summary["n_null"],
         "n_others": int(max(len(o) for o in offsets)), "block_length": block, "min_shift": spacing,
         "n_boot": int(n_boot),
     }
@@ -144,16 +146,59 @@ def score_clips(decoded, truth, runs, *, n_others=50, n_null=1000, n_boot=2000, 
     return result
 
 
+def _interval(low, high):
+    """``[low, high]``, or None where the bootstrap could not form one (fewer than 2 blocks)."""
+    return [float(low), float(high)] if np.isfinite(low) and np.isfinite(high) else None
+
+
 def format_scores(result):
-    """Printed lines: protocol; own, other clips and difference with intervals and p; method."""
+    """Printed lines: protocol; own, other clips and difference with intervals and p (and its floor); method."""
     own, others, diff = result["own"], result["others"], result["difference"]
-    p = f"p={result['p_value']:.3g}" if result["p_value"] is not None else "p n/a (runs too short to shift)"
+    p = format_p(result["p_value"], result.get("p_floor"), f"{result['n_null']} shifts")
     return [
         result["protocol"],
-        f"SSIM to own truth {own['mean']:.3f} [{own['ci95'][0]:.3f}, {own['ci95'][1]:.3f}]  "
-        f"to other clips' truth {others['mean']:.3f} [{others['ci95'][0]:.3f}, {others['ci95'][1]:.3f}]  "
-        f"difference {diff['mean']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]  {p}",
+        f"SSIM to own truth {own['mean']:.3f} {format_interval(own['ci95'])}  "
+        f"to other clips' truth {others['mean']:.3f} {format_interval(others['ci95'])}  "
+        f"difference {diff['mean']:+.3f} {format_interval(diff['ci95'], signed=True)}  {p}",
         f"({result['method']}; N={result['n']} clips in {result['n_runs']} runs, "
         f"each against up to {result['n_others']} others ≥ {result['min_shift']} clips away)",
         f"clips closer to their own truth than to the others' on average: {result['closer_to_own']:.0%}",
     ]
+
+
+def score_decoded(out_dir, progress=True):
+    """Score a ``decode`` output folder (:func:`score_clips` of its ``frames.npz``) into its ``decode.json``.
+
+    ``neurocine decode`` and the demo call it after decoding: the quick look at whether the
+    clips are closer to their own truth than to others' (``neurocine evaluate`` gives the rest).
+
+    Parameters
+    ----------
+    out_dir : Path
+        ``decoded-<split>/`` with ``frames.npz`` and ``decode.json``.
+    progress : bool
+
+    Returns
+    -------
+    dict or None
+        :func:`score_clips`' result (also written to ``decode.json["ssim"]``); None when a run has
+        fewer than 2 clips.
+    """
+    import json
+    from pathlib import Path
+
+    from ..utils.atomic import write_text_atomic
+    from ..utils.json_values import json_default
+    from ..utils.progress import progress_bar
+
+    out_dir = Path(out_dir)
+    record = json.loads((out_dir / "decode.json").read_text())
+    with np.load(out_dir / "frames.npz") as frames:
+        decoded, truth, runs = frames["decoded"], frames["truth"], frames["runs"]
+    if len(runs) < 2 or any(np.sum(runs == r) < 2 for r in np.unique(runs)):
+        return None
+    pairs = progress_bar(desc="SSIM", unit="pair", enabled=progress)
+    record["ssim"] = score_clips(decoded, truth, runs, seed=int(record["seed"]), progress=pairs.update)
+    pairs.close()
+    write_text_atomic(out_dir / "decode.json", json.dumps(record, indent=2, default=json_default) + "\n")
+    return record["ssim"]

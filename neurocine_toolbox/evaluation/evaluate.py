@@ -2,12 +2,15 @@
 
 Three ways in:
 
-- a run (:func:`evaluate_run`): the ``frames.npz`` that ``decode`` wrote, with the mean-clip and
-  (``--baseline ridge``) ridge baselines learnt from the training split; writes
-  ``decoded-<split>/evaluation/``;
-- files (:func:`evaluate_files`): peers' side-by-side gifs or two folders of clips, with the
-  shuffled baseline only (nothing here says what their training split was);
-- two runs (:func:`compare_runs`): the paired difference of every metric on the same clips.
+- a run (:func:`evaluate_run`): the ``frames.npz`` that ``decode`` wrote for the test or the
+  validation split, beside the flat, shuffled and mean-clip baselines and (``--baseline ridge``,
+  ``--baseline pixel-ridge``) the latent and pixel ridges, learnt from the training windows
+  only (the validation movies left out); writes ``decoded-<split>/evaluation/``;
+- files (:func:`evaluate_files`): peers' side-by-side gifs or two folders of clips, beside the
+  flat and shuffled baselines and each clip's leave-one-out mean of the other clips' truth
+  (nothing here says what their training split was);
+- two runs (:func:`compare_runs`): the paired difference of every metric on the same clips, and
+  of each run's gain over its own shuffled baseline.
 
 Outputs (written together, then moved into place): ``metrics.json`` for machines,
 ``per_clip.csv`` (every metric of every clip, decoder and baselines) and ``metrics.md``, the table
@@ -30,8 +33,8 @@ from ..errors import NeurocineError
 from ..utils.atomic import atomic_dir, atomic_path, write_text_atomic
 from ..utils.hashing import sha256_array
 from ..utils.json_values import json_default
-from .metrics_table import METRICS, column_name, score_metrics
-from .time_series_statistics import paired_difference
+from .metrics_table import BASELINE_LABELS, BASELINES, METRICS, column_name, score_metrics
+from .time_series_statistics import format_interval, format_p, paired_difference
 
 log = logging.getLogger("neurocine")
 
@@ -175,26 +178,31 @@ def _store_key(path):
 
 
 def training_clips(train_store, window, lag, frames, resolution, chunk=64):
-    """The training split's distinct clips at the decoder's resolution, with how many windows show each.
+    """The training store's distinct clips at the decoder's resolution, with how many training windows show each.
 
     Yields
     ------
     clips : uint8 ``[n, F, R, R, 3]``
         Consecutive stored clips (contiguous reads: fast on HDF5).
     counts : ndarray ``[n]``
-        How many training windows start on each.
+        How many training windows start on each (0 for the validation movies' clips).
     """
     from ..data.clips import clip_frame_indices, frames_to_tensor, tensor_to_frames
-    from ..data.dataset import window_starts
+    from ..data.dataset import split_window_starts
     from ..data.store import open_store
 
     with open_store(train_store) as store:
-        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        starts = split_window_starts(store, window, lag, "train")
         counts = np.bincount(np.asarray(store.frame_rows)[starts], minlength=store.n_frame_rows)
         index = clip_frame_indices(store.frames_per_tr, frames)
         for i in range(0, store.n_frame_rows, chunk):
             yield (tensor_to_frames(frames_to_tensor(store.distinct_frames[i:i + chunk][:, index], resolution)),
                    counts[i:i + chunk])
+
+
+def _clip_settings(config):
+    decoder, data = config["decoder"], config["data"]
+    return int(data["window"]), int(data["lag"]), int(decoder["frames"]), int(decoder["resolution"])
 
 
 def mean_clip(config, train_store, cache_path):
@@ -205,8 +213,7 @@ def mean_clip(config, train_store, cache_path):
     """
     from .baselines import MeanClipBaseline
 
-    decoder, data = config["decoder"], config["data"]
-    settings = (int(data["window"]), int(data["lag"]), int(decoder["frames"]), int(decoder["resolution"]))
+    settings = _clip_settings(config)
     key = {"train": _store_key(train_store), "window_lag_frames_resolution": list(settings)}
     cached = _read_cache(cache_path, key)
     if cached is not None:
@@ -219,12 +226,26 @@ def mean_clip(config, train_store, cache_path):
     return mean
 
 
-def ridge_latents(root, config, train_store, split_store, rows, progress=True):
+def _split_windows(config, split_store, split, rows):
+    """The fMRI windows of ``split`` starting at ``rows`` (a decode's rows), checked to be that split's."""
+    from ..data.dataset import split_window_starts, windows_at
+    from ..data.store import open_store
+
+    window, lag = int(config["data"]["window"]), int(config["data"]["lag"])
+    with open_store(split_store) as store:
+        allowed = split_window_starts(store, window, lag, split)
+        if not np.isin(rows, allowed).all():
+            raise NeurocineError(f"the decoded clips are not all {split} windows of this store; decode again", split_store)
+        return windows_at(store.fmri, rows, window, lag)
+
+
+def ridge_latents(root, config, train_store, split_store, rows, split="test", progress=True):
     """Latents of ``rows`` predicted by a ridge regression from the fMRI, and the VAE they belong to.
 
-    The ridge (:class:`~.baselines.RidgeLatentBaseline`, alpha by cross-validation over runs) maps
-    the training windows' fMRI to their clips' latents (the run's cached
-    ``latents-train.safetensors``, else encoded now); only the training split is fitted.
+    The ridge (:class:`~.baselines.RidgeLatentBaseline`, a penalty per latent by cross-validation
+    over training movies) maps the training windows' fMRI to their clips' latents (the run's
+    cached ``latents-train.safetensors``, else encoded now); only the training windows are fitted
+    (the validation movies left out).
 
     Returns
     -------
@@ -233,24 +254,26 @@ def ridge_latents(root, config, train_store, split_store, rows, progress=True):
     vae : AutoencoderKL
         The run's VAE (eval mode).
     info : dict
-        ``alpha``, the cross-validated R² of each alpha, ``n_train_windows``.
+        Share of latents at each end of the penalty grid, their median held-out R², ``n_train_windows``.
     """
     import torch
 
-    from ..data.dataset import windows_at
-    from ..data.store import open_store
     from ..training.perception_stage import training_windows_and_latents
     from .baselines import RidgeLatentBaseline
 
-    fmri, targets, groups, vae = training_windows_and_latents(root, config, train_store, progress)
-    window, lag = int(config["data"]["window"]), int(config["data"]["lag"])
-    log.info("ridge baseline: %d training windows → latents %s, alpha by cross-validation over %d runs",
-             len(fmri), tuple(targets.shape[1:]), len(np.unique(groups)))
-    model = RidgeLatentBaseline().fit(fmri, targets, groups)
-    with open_store(split_store) as store:
-        test = windows_at(store.fmri, rows, window, lag)
-    info = {"alpha": model.alpha_, "cv_r2": model.cv_r2_, "n_train_windows": int(len(fmri))}
+    fmri, targets, movies, vae = training_windows_and_latents(root, config, train_store, progress)
+    log.info("latent ridge baseline: %d training windows → latents %s, penalties by cross-validation over %d movies",
+             len(fmri), tuple(targets.shape[1:]), len(np.unique(movies)))
+    model = RidgeLatentBaseline().fit(fmri, targets, movies)
+    test = _split_windows(config, split_store, split, rows)
+    info = _ridge_info(model.ridge_, len(fmri))
     return torch.from_numpy(model.predict(test)), vae, info
+
+
+def _ridge_info(ridge, n_train):
+    return {"median_alpha": float(np.median(ridge.alphas_)), "alpha_at_grid_edge": ridge.edge_shares_,
+            "median_cv_r2": float(np.median(ridge.cv_r2_)), "n_train_windows": int(n_train),
+            "cv": f"{len(ridge.folds_)} folds over training movies"}
 
 
 def clips_to_latents(vae, clips):
@@ -284,36 +307,78 @@ def latents_to_clips(vae, latents):
     return np.stack(clips)
 
 
-def ridge_clips(root, config, train_store, split_store, rows, cache_path, progress=True):
+def _ridge_cache_key(config, train_store, split_store, rows):
+    return {"train": _store_key(train_store), "split": _store_key(split_store),
+            "window_lag_frames_resolution": list(_clip_settings(config)), "rows": [int(r) for r in rows]}
+
+
+def ridge_clips(root, config, train_store, split_store, rows, cache_path, split="test", progress=True):
     """Clips decoded by the run's VAE from ridge-predicted latents (:func:`ridge_latents`), cached.
 
-    The cache holds the predicted clips of ``rows`` and the chosen alpha, keyed by the stores,
+    The cache holds the predicted clips of ``rows`` and the ridge's record, keyed by the stores,
     the VAE and the window and clip settings.
 
     Returns
     -------
     clips : uint8 ``[N, F, R, R, 3]``
     info : dict
-        ``alpha`` and the cross-validated R² of each alpha.
     """
-    data, decoder = config["data"], config["decoder"]
-    window, lag = int(data["window"]), int(data["lag"])
-    trained_vae = Path(root) / "vae" / "model"
-    key = {"train": _store_key(train_store), "split": _store_key(split_store), "window": window, "lag": lag,
-           "frames": int(decoder["frames"]), "resolution": int(decoder["resolution"]), "rows": [int(r) for r in rows],
-           "vae": [decoder["vae"], decoder["pretrained"],
-                   trained_vae.stat().st_mtime_ns if trained_vae.is_dir() else None]}
+    decoder, trained_vae = config["decoder"], Path(root) / "vae" / "model"
+    key = {**_ridge_cache_key(config, train_store, split_store, rows),
+           "vae": [decoder["vae"], decoder["pretrained"], trained_vae.stat().st_mtime_ns if trained_vae.is_dir() else None]}
     cached = _read_cache(cache_path, key)
     if cached is not None:
-        log.info("ridge baseline: cached (%s)", cache_path)
+        log.info("latent ridge baseline: cached (%s)", cache_path)
         return cached["clips"], json.loads(str(cached["info"]))
-    latents, vae, info = ridge_latents(root, config, train_store, split_store, rows, progress)
+    latents, vae, info = ridge_latents(root, config, train_store, split_store, rows, split, progress)
     clips = latents_to_clips(vae, latents)
     _write_cache(cache_path, key, clips=clips, info=json.dumps(info))
     return clips, info
 
 
-def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=None, ridge=False, overrides=(),
+def pixel_ridge_clips(config, train_store, split_store, rows, cache_path, split="test"):
+    """Clips of ``rows`` predicted by the pixel ridge (:class:`~.baselines.PixelRidgeBaseline`), cached.
+
+    Fitted on the training windows (the validation movies left out), their clips at the
+    decoder's resolution read chunk by chunk and averaged down at once.
+
+    Returns
+    -------
+    clips : uint8 ``[N, F, R, R, 3]``
+    info : dict
+    """
+    from ..data.dataset import split_window_starts, windows_at
+    from ..data.store import open_store
+    from .baselines import PixelRidgeBaseline
+
+    key = {"pixel_ridge": _ridge_cache_key(config, train_store, split_store, rows)}
+    cached = _read_cache(cache_path, key)
+    if cached is not None:
+        log.info("pixel ridge baseline: cached (%s)", cache_path)
+        return cached["clips"], json.loads(str(cached["info"]))
+    window, lag, frames, resolution = _clip_settings(config)
+    model = PixelRidgeBaseline(seed=int(config["seed"]))
+    low = np.concatenate([model.low_resolution(clips) for clips, _ in
+                          training_clips(train_store, window, lag, frames, resolution)])
+    with open_store(train_store) as store:
+        starts = split_window_starts(store, window, lag, "train")
+        fmri = windows_at(store.fmri, starts, window, lag)
+        targets, movies = low[np.asarray(store.frame_rows)[starts]], store.stimulus[starts]
+    log.info("pixel ridge baseline: %d training windows → %d principal components of %d² frames, penalties by "
+             "cross-validation over %d movies", len(fmri), model.n_components, low.shape[2], len(np.unique(movies)))
+    model.fit(fmri, targets, movies)
+    clips = model.predict(_split_windows(config, split_store, split, rows), resolution, resolution)
+    info = {**_ridge_info(model.ridge_, len(fmri)), "size": int(low.shape[2]), "components": len(model.pca_.components_),
+            "variance_in_components": model.explained_by_components_}
+    _write_cache(cache_path, key, clips=clips, info=json.dumps(info))
+    return clips, info
+
+
+#: The baselines that are trained on request (``--baseline``), each cached once per run and split.
+TRAINED_BASELINES = ("ridge", "pixel_ridge")
+
+
+def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=None, baselines=(), overrides=(),
                  device=None, progress=True, command=None):
     """Score a run's decoded clips with every metric and baseline; write ``evaluation/``.
 
@@ -323,11 +388,13 @@ def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=N
     subject : str
     name : str, optional
         Run folder under ``sub-XX/models`` (default: the only one with a trained pipeline).
-    split : {"test", "train"}
+    split : {"test", "validation", "train"}
+        Settings are chosen on ``validation``; ``test`` only reports.
     metrics : sequence of str, optional
         Default: ``evaluation.metrics`` of the run's config.
-    ridge : bool
-        Train (once; then cached) and score the ridge baseline.
+    baselines : sequence of {"ridge", "pixel_ridge"}
+        Train (once; then cached beside the decoded clips, and scored by later evaluations too)
+        the latent ridge and the pixel ridge. Flat, mean clip and shuffled are always scored.
     overrides : sequence of str
         ``evaluation.*`` settings over the run's config.
     device : str, optional
@@ -342,6 +409,9 @@ def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=N
     from ..data.store import store_path
     from ..pipelines.decode_split import find_run
 
+    unknown = sorted(set(baselines) - set(TRAINED_BASELINES))
+    if unknown:
+        raise NeurocineError(f"unknown baseline {', '.join(unknown)}; choose from {', '.join(TRAINED_BASELINES)}")
     subject = subject.removeprefix("sub-")
     root = find_run(derivatives_dir, subject, name)
     config = load_run_config(root, overrides, "evaluation", "evaluate")
@@ -355,22 +425,25 @@ def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=N
     decoded_dir = frames_path.parent
     models = _models(config, metrics, evaluation_cache_dir(), device, progress)
 
-    baselines = {"mean_clip": mean_clip(config, train_store, decoded_dir / "baselines" / "mean_clip.npz")}
-    ridge_info = None
-    ridge_cache = decoded_dir / "baselines" / "ridge.npz"
-    if ridge or ridge_cache.is_file():
-        baselines["ridge"], ridge_info = ridge_clips(root, config, train_store, split_store, frames["rows"],
-                                                     ridge_cache, progress)
+    scored = {"mean_clip": mean_clip(config, train_store, decoded_dir / "baselines" / "mean_clip.npz")}
+    info = {}
+    for baseline, make in (("ridge", ridge_clips), ("pixel_ridge", pixel_ridge_clips)):
+        cache = decoded_dir / "baselines" / f"{baseline}.npz"
+        if baseline in baselines or cache.is_file():
+            args = (root,) if baseline == "ridge" else ()
+            scored[baseline], info[baseline] = make(*args, config, train_store, split_store, frames["rows"], cache,
+                                                    split=split)
     section = config["evaluation"]
-    scores = score_metrics(frames["decoded"], frames["truth"], frames["runs"], metrics=metrics, baselines=baselines,
+    scores = score_metrics(frames["decoded"], frames["truth"], frames["runs"], metrics=metrics, baselines=scored,
                            models=models, n_way=section["n_way"], n_trials=section["n_trials"],
-                           n_boot=section["n_boot"], seed=int(config["seed"]))
+                           n_boot=section["n_boot"], n_null=section["n_null"], seed=int(config["seed"]),
+                           max_others=section["identification_others"])
     decode_record = decoded_dir / "decode.json"
     source = {"run": str(root), "config": str(root / "config.yaml"), "split": split, "store": str(split_store),
               "train_store": str(train_store), "frames": str(frames_path),
               "decode": json.loads(decode_record.read_text()) if decode_record.is_file() else None,
               "pipeline": _provenance(root)}
-    record = _record(scores, source, section, metrics, command, baselines_info={"ridge": ridge_info})
+    record = _record(scores, source, section, metrics, command, baselines_info=info)
     write_outputs(decoded_dir / EVALUATION_DIR, record, scores, frames["runs"], frames["rows"])
     record["out_dir"] = decoded_dir / EVALUATION_DIR
     return record
@@ -389,7 +462,8 @@ def evaluate_files(out_dir, *, gifs=None, pred=None, truth=None, peer_split=Fals
     """Score peers' side-by-side gifs (``gifs``) or two folders of clips (``pred``, ``truth``).
 
     Clips are taken in file-name order as one run, or as runs of ``clips_per_run`` (Wen 2018's
-    test split: 240). Only the shuffled baseline applies (nothing here is a training split).
+    test split: 240). The baselines are flat grey, shuffled, and for clip i the leave-one-out
+    mean of the other clips' truth (nothing here is a training split).
 
     Returns
     -------
@@ -412,12 +486,19 @@ def evaluate_files(out_dir, *, gifs=None, pred=None, truth=None, peer_split=Fals
     else:
         decoded, true, names = read_clip_folders(pred, truth)
         source = {"pred": str(pred), "truth": str(truth)}
+    from .baselines import leave_one_out_mean_clips
+
     n = len(decoded)
+    if n < 2:
+        raise NeurocineError("scoring clips beside other clips' truth needs at least 2 clips", gifs or pred)
     runs = np.zeros(n, int) if not clips_per_run else np.arange(n) // int(clips_per_run)
     section = config["evaluation"]
-    scores = score_metrics(decoded, true, runs, metrics=metrics, models=models, n_way=section["n_way"],
-                           n_trials=section["n_trials"], n_boot=section["n_boot"], seed=int(config["seed"]))
-    source.update(config_preset=preset, clips_per_run=clips_per_run)
+    scores = score_metrics(decoded, true, runs, metrics=metrics, baselines={"mean_clip": leave_one_out_mean_clips(true)},
+                           models=models, n_way=section["n_way"], n_trials=section["n_trials"],
+                           n_boot=section["n_boot"], n_null=section["n_null"], seed=int(config["seed"]),
+                           max_others=section["identification_others"])
+    source.update(config_preset=preset, clips_per_run=clips_per_run,
+                  mean_clip="leave-one-out: each clip's mean of the other clips' truth")
     record = _record(scores, source, section, metrics, command)
     write_outputs(out_dir, record, scores, runs, names)
     record["out_dir"] = out_dir
@@ -430,6 +511,9 @@ def evaluate_files(out_dir, *, gifs=None, pred=None, truth=None, peer_split=Fals
 def _record(scores, source, section, metrics, command, baselines_info=None):
     models = {f"{kind}_classifier": section[f"{kind}_classifier"] for kind in ("frame", "clip")
               if f"{kind}_nway" in metrics}
+    tc = next((row["protocol"] for row in scores["rows"] if row["name"] == "temporal_consistency"), None)
+    if tc:
+        models["temporal_consistency"] = tc
     return {"neurocine_version": __version__, "command": command or " ".join(sys.argv), "n_clips": scores["n_clips"],
             "source": source, "models": models, "precision": section["precision"], "metrics_asked": list(metrics),
             "baselines_info": baselines_info or {}, "metrics": scores["rows"]}
@@ -452,37 +536,88 @@ def _number(value, digits=3):
 
 
 def _with_interval(value, interval, digits):
-    if value is None or interval is None:
-        return _number(value, digits)
-    return f"{_number(value, digits)} [{_number(interval[0], digits)}, {_number(interval[1], digits)}]"
+    if value is None:
+        return "–"
+    return f"{_number(value, digits)} {format_interval(interval, digits)}"
+
+
+def _digits(row):
+    return 2 if row["name"] == "psnr" else 3
+
+
+def _way(row):
+    return f"{row['n_way']}-way" + (f" top-{row['top_k']}" if row.get("top_k") else "") if row["n_way"] else ""
+
+
+def _present(record):
+    """The baselines scored in at least one row, in table order."""
+    return [b for b in BASELINES if any(row["baselines"].get(b) is not None for row in record["metrics"])]
+
+
+def _paired_cell(d, digits):
+    if d is None:
+        return "–"
+    p = format_p(d["p_value"], d.get("p_floor"), f"{d['n_sign_blocks']} blocks of clips" if d.get("n_sign_blocks")
+                 else None)
+    return f"{d['difference']:+.{digits}f} {format_interval(d['ci95'], digits, signed=True)} {p}"
+
+
+def _standing(row, labels):
+    """``best: flat grey (0.748); decoded better than shuffled; decoded worse than flat grey; …``."""
+    best = row.get("best")
+    if best is None:
+        return None
+    value = row["value"] if best == "decoded" else row["baselines"][best]
+    parts = [f"best: {'decoded' if best == 'decoded' else labels[best]} ({_number(value, _digits(row))})"]
+    groups = {"better than": [], "worse than": [], "not apart from": []}
+    for baseline, d in row["versus_baselines"].items():
+        low, high = d["ci95"] or (-np.inf, np.inf)  # no interval: nothing is apart
+        higher = "better than" if row["higher_is_better"] else "worse than"
+        lower = "worse than" if row["higher_is_better"] else "better than"
+        groups[higher if low > 0 else lower if high < 0 else "not apart from"].append(labels[baseline])
+    parts += [f"decoded {word} " + ", ".join(names) for word, names in groups.items() if names]
+    return "; ".join(parts)
 
 
 def table_lines(record):
-    """The metrics table as Markdown lines (``metrics.md`` and the command's output)."""
-    lines = [f"{record['n_clips']} clips. Intervals: 95 %, block bootstrap over clips within runs. "
-             "Chance: simulated with random predictions (N-way); for pixel metrics the shuffled baseline "
-             "is the floor.", "",
-             "| metric | protocol | N-way | decoded [95 % CI] | chance | shuffled [95 % CI] | mean clip [95 % CI] | ridge [95 % CI] |",
-             "|---|---|---|---|---|---|---|---|"]
+    """The metrics table as Markdown lines (``metrics.md`` and the command's output).
+
+    Three parts: every metric of the decoded clips and of each baseline with its interval and
+    chance; the paired differences decoded − baseline, each with its interval and p-value
+    beside the least p its blocks allow; and, per metric, which scores best and where the
+    decoded clips stand against each baseline.
+    """
+    labels = BASELINE_LABELS
+    present = _present(record)
+    lines = [f"{record['n_clips']} clips. Intervals: 95 %, block bootstrap over clips within runs (n/a with fewer "
+             "than 2 blocks). Chance: exact (N-way 3/(N+2) in the peers' protocol, 1/N strict; identification 0.5); "
+             "for SSIM, PSNR and PixCorr the shuffled baseline (the decoded clips against other clips' truth) is the "
+             "floor. Best: the highest mean (the lowest for a gap).", "",
+             "| metric | protocol | N-way | decoded [95 % CI] | chance | "
+             + " | ".join(f"{labels[b]} [95 % CI]" for b in present) + " | best |",
+             "|---|---|---|---|---|" + "---|" * len(present) + "---|"]
     for row in record["metrics"]:
-        digits = 2 if row["name"] == "psnr" else 3
-        way = f"{row['n_way']}-way top-{row['top_k']}" if row["n_way"] else ""
-        baselines = [_with_interval(row["baselines"][b], (row.get("baselines_ci95") or {}).get(b), digits)
-                     for b in ("shuffled", "mean_clip", "ridge")]
-        lines.append(f"| {row['name']} | {row['protocol']} | {way} | "
+        digits = _digits(row)
+        cells = [_with_interval(row["baselines"].get(b), (row.get("baselines_ci95") or {}).get(b), digits)
+                 for b in present]
+        best = row.get("best")
+        lines.append(f"| {row['name']} | {row['protocol']} | {_way(row)} | "
                      f"{_with_interval(row['value'], (row['ci_low'], row['ci_high']), digits)} | "
-                     f"{_number(row['chance'], digits)} | " + " | ".join(baselines) + " |")
-    lines += ["", "Decoded − baseline (paired, same clips): difference [95 % CI], two-sided p (block sign flips).", "",
-              "| metric | protocol | N-way | − shuffled | − mean clip | − ridge |", "|---|---|---|---|---|---|"]
+                     f"{_number(row['chance'], digits)} | " + " | ".join(cells)
+                     + f" | {'–' if best is None else labels.get(best, best)} |")
+    compared = [b for b in present if any(b in row["versus_baselines"] for row in record["metrics"])]
+    lines += ["", "Decoded − baseline (paired, same clips): difference [95 % CI], two-sided p from sign flips of "
+                  "blocks of clips, with the least p those blocks allow.", "",
+              "| metric | protocol | N-way | " + " | ".join(f"− {labels[b]}" for b in compared) + " |",
+              "|---|---|---|" + "---|" * len(compared)]
     for row in record["metrics"]:
-        digits = 2 if row["name"] == "psnr" else 3
-        way = f"{row['n_way']}-way top-{row['top_k']}" if row["n_way"] else ""
-        cells = []
-        for baseline in ("shuffled", "mean_clip", "ridge"):
-            d = row["versus_baselines"].get(baseline)
-            cells.append("–" if d is None else f"{d['difference']:+.{digits}f} [{d['ci95'][0]:+.{digits}f}, "
-                                               f"{d['ci95'][1]:+.{digits}f}] p={d['p_value']:.3g}")
-        lines.append(f"| {row['name']} | {row['protocol']} | {way} | " + " | ".join(cells) + " |")
+        if not row["versus_baselines"]:
+            continue
+        cells = [_paired_cell(row["versus_baselines"].get(b), _digits(row)) for b in compared]
+        lines.append(f"| {row['name']} | {row['protocol']} | {_way(row)} | " + " | ".join(cells) + " |")
+    standings = [(row, _standing(row, labels)) for row in record["metrics"]]
+    lines += ["", "Which scores best, and the decoded clips against each baseline (paired 95 % intervals):", ""]
+    lines += [f"- {row['name']} {row['protocol']} {_way(row)}".rstrip() + f": {text}" for row, text in standings if text]
     notes = [f"- {row['protocol']}: {row['note']}" for row in record["metrics"] if row.get("note")]
     return lines + ([""] + notes if notes else [])
 
@@ -508,15 +643,32 @@ def _per_clip(path):
     return rows
 
 
-def compare_runs(derivatives_dir, subject, name_a, name_b, *, split="test", n_boot=2000, n_null=1000, seed=0):
+def compare_runs(derivatives_dir, subject, name_a, name_b, *, split="test", n_boot=None, n_null=None, seed=0):
     """Paired difference A − B of every metric both runs' evaluations share, on the same clips.
 
+    Each run keeps its own baselines: where both evaluations scored a metric's shuffled baseline
+    (the run's own decoded clips against other clips' truth), the comparison also gives each
+    run's gain over its own shuffled level and the paired difference of those gains, which only
+    content specific to the stimulus can move (a pull towards the average scene moves a run's
+    score and its shuffled level together).
+
     Writes ``sub-XX/models/comparisons/<A>-vs-<B>-<split>.json`` and ``.md``.
+
+    Parameters
+    ----------
+    derivatives_dir : Path
+    subject, name_a, name_b : str
+    split : {"test", "validation", "train"}
+    n_boot, n_null : int, optional
+        Default: ``evaluation.n_boot`` and ``evaluation.n_null`` of run A's config.
+    seed : int
 
     Returns
     -------
     dict
-        ``{"a", "b", "n_clips", "differences": [{"column", "a", "b", "difference", "ci95", "p_value", "method"}], "path"}``
+        ``{"a", "b", "n_clips", "differences": [{"column", "a", "b", "difference", "ci95", "p_value",
+        "p_floor", "method", "own_shuffled": {"a", "b", "difference", "ci95", "p_value", "p_floor"} or None}],
+        "path", "lines"}``
     """
     from ..pipelines.decode_split import find_run
 
@@ -531,20 +683,46 @@ def compare_runs(derivatives_dir, subject, name_a, name_b, *, split="test", n_bo
     if not columns:
         raise NeurocineError(f"{name_a} and {name_b} share no metric; evaluate both with the same --metrics")
     runs = np.array([int(row["run"]) for row in tables[0]])
+    if n_boot is None or n_null is None:
+        section = load_run_config(roots[0], (), "evaluation", "evaluate")["evaluation"]
+        n_boot = int(section["n_boot"] if n_boot is None else n_boot)
+        n_null = int(section["n_null"] if n_null is None else n_null)
+
+    def values(table, column):
+        return np.array([float(row[column]) for row in table])
+
+    def paired(a, b):
+        d = paired_difference(a, b, runs, n_boot=n_boot, n_null=n_null, seed=seed)
+        return {"difference": d["estimate"], "ci95": d["ci95"], "p_value": d["p_value"], "p_floor": d["p_floor"],
+                "n_sign_blocks": d["n_sign_blocks"], "method": d["method"]}
+
     differences = []
     for column in columns:
-        a = np.array([float(row[column]) for row in tables[0]])
-        b = np.array([float(row[column]) for row in tables[1]])
-        d = paired_difference(a, b, runs, n_boot=n_boot, n_null=n_null, seed=seed)
-        differences.append({"column": column, "a": float(a.mean()), "b": float(b.mean()), "difference": d["estimate"],
-                            "ci95": d["ci95"], "p_value": d["p_value"], "method": d["method"]})
+        a, b = values(tables[0], column), values(tables[1], column)
+        entry = {"column": column, "a": float(a.mean()), "b": float(b.mean()), **paired(a, b), "own_shuffled": None}
+        shuffled = f"{column}@shuffled"
+        if shuffled in tables[0][0] and shuffled in tables[1][0]:
+            gain_a, gain_b = a - values(tables[0], shuffled), b - values(tables[1], shuffled)
+            entry["own_shuffled"] = {"a": float(gain_a.mean()), "b": float(gain_b.mean()), **paired(gain_a, gain_b)}
+        differences.append(entry)
     result = {"a": str(roots[0]), "b": str(roots[1]), "split": split, "n_clips": len(runs), "differences": differences}
     out = roots[0].parent / "comparisons" / f"{roots[0].name}-vs-{roots[1].name}-{split}"
-    lines = [f"# {roots[0].name} − {roots[1].name} ({split}, {len(runs)} clips)", "",
-             f"| metric | {roots[0].name} | {roots[1].name} | difference [95 % CI] | p (two-sided) |", "|---|---|---|---|---|"]
+    a_name, b_name = roots[0].name, roots[1].name
+    lines = [f"# {a_name} − {b_name} ({split}, {len(runs)} clips)", "",
+             "Each run against its own shuffled baseline (its decoded clips scored against other clips' truth): only "
+             "what is specific to the stimulus moves a run's score away from it.", "",
+             f"| metric | {a_name} | {b_name} | difference [95 % CI], p | {a_name} − its shuffled | "
+             f"{b_name} − its shuffled | difference of those [95 % CI], p |", "|---|---|---|---|---|---|---|"]
+
+    def cell(d):
+        what = f"{d['n_sign_blocks']} blocks of clips" if d.get("n_sign_blocks") else None
+        return (f"{d['difference']:+.4f} {format_interval(d['ci95'], 4, signed=True)} "
+                f"{format_p(d['p_value'], d['p_floor'], what)}")
+
     for d in differences:
-        lines.append(f"| {d['column']} | {d['a']:.4f} | {d['b']:.4f} | {d['difference']:+.4f} "
-                     f"[{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}] | {d['p_value']:.3g} |")
+        own = d["own_shuffled"]
+        gains = (f"{own['a']:+.4f} | {own['b']:+.4f} | {cell(own)}" if own else "– | – | –")
+        lines.append(f"| {d['column']} | {d['a']:.4f} | {d['b']:.4f} | {cell(d)} | {gains} |")
     if differences:
         lines += ["", differences[0]["method"]]
     write_text_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")

@@ -11,7 +11,7 @@ its fraction of successful trials.
 
 Chance is not 1/N under ``peers``: with three chances against N−1 distractors a random
 prediction succeeds at top-1 with probability 3/(N+2) (0.75 at 2-way, ≈ 0.058 at 50-way);
-under ``strict`` it is 1/N. :func:`nway_chance` measures it by simulation.
+under ``strict`` it is 1/N. :func:`nway_chance` gives it in closed form.
 """
 
 import numpy as np
@@ -130,32 +130,30 @@ def nway_topk(pred_probs, truth_probs, n_way, top_k=1, protocol="peers", n_trial
     return (beaten_by < top_k).mean(axis=-1)
 
 
-def nway_chance(n_way, top_k=1, protocol="peers", n_classes=1000, n_samples=2000, n_trials=100, seed=0):
-    """Chance level of :func:`nway_topk`, simulated with random predictions.
+def nway_chance(n_way, top_k=1, protocol="peers"):
+    """Chance level of :func:`nway_topk`, exactly: what a prediction unrelated to the truth scores.
 
-    Truth and prediction get independent standard normal logits (so every class order is
-    equally likely for both), scored by :func:`nway_topk` itself.
+    With ``m`` true classes (3 for ``peers``, 1 for ``strict``) and N−1 distractors, a
+    prediction unrelated to the truth orders these N−1+m classes at random; a trial fails only
+    when the K highest of them are all distractors, so chance is
+    ``1 − C(N−1, K) / C(N−1+m, K)``: ``3/(N+2)`` for ``peers`` at top-1 (0.75 at 2-way,
+    3/52 ≈ 0.0577 at 50-way) and ``K/N`` for ``strict``. The classifier's number of classes
+    does not enter (only which classes are drawn, not how many there are to draw from).
 
     Parameters
     ----------
     n_way, top_k : int
     protocol : {"peers", "strict"}
-    n_classes : int
-        C (1000 for ImageNet's ViT, 400 for Kinetics' VideoMAE).
-    n_samples, n_trials : int
-        The simulation's size: its standard error is at most ``0.5 / sqrt(n_samples)`` (trials of
-        one sample share its truth and prediction).
-    seed : int
 
     Returns
     -------
     float
-        Mean accuracy of random predictions: ≈ 3/(N+2) for ``peers`` at top-1, ≈ 1/N for
-        ``strict``.
     """
-    if int(n_samples) != n_samples or n_samples < 1:
-        raise NeurocineError(f"n_samples must be a positive whole number; got {n_samples}")
-    rng = np.random.default_rng(seed)
-    truth = rng.standard_normal((int(n_samples), int(n_classes)))
-    pred = rng.standard_normal((int(n_samples), int(n_classes)))
-    return float(nway_topk(pred, truth, n_way, top_k, protocol, n_trials, seed + 1).mean())
+    from math import comb
+
+    if protocol not in PROTOCOLS:
+        raise NeurocineError(f"unknown N-way protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
+    if int(n_way) != n_way or n_way < 2 or int(top_k) != top_k or not 1 <= top_k <= n_way:
+        raise NeurocineError(f"N-way chance needs whole numbers 2 ≤ N and 1 ≤ K ≤ N; got N={n_way}, K={top_k}")
+    distractors, true = int(n_way) - 1, PROTOCOLS[protocol]
+    return 1.0 - comb(distractors, int(top_k)) / comb(distractors + true, int(top_k))

@@ -10,6 +10,8 @@ frames (tests hold the two equal to 1e-9):
   which scikit-image evaluates column by column): :mod:`._gray_ssim_kernel`.
 
 PSNR is scikit-image's ``peak_signal_noise_ratio`` on RGB uint8 (:mod:`._psnr_kernel`).
+PixCorr is MindEye's low-level metric for images, per frame: the Pearson correlation of the
+flattened RGB values of a decoded frame and its truth.
 
 The three give different numbers on the same frames (on MinD-Video's released clips RGB 0.190,
 2-D gray 0.240, column-wise 0.313), so a figure is only comparable with one of its own protocol.
@@ -122,3 +124,42 @@ def psnr_per_frame(pred, truth):
     with np.errstate(divide="ignore"):
         psnr = 10 * np.log10(255.0 ** 2 / mse)
     return np.where(mse < 1e-10, PSNR_CAP_DB, psnr)
+
+
+def standardised_frames(clips, chunk=_CHUNK_FRAMES):
+    """Every frame's flattened RGB values minus their mean, over their norm: float32 ``[N, F, H·W·3]``.
+
+    The dot product of two such rows is the Pearson correlation of the two frames' pixels. A
+    flat frame (every value equal) has no direction and becomes zeros: it correlates 0 with
+    everything, which is what it predicts about the truth's pattern.
+    """
+    clips = np.asarray(clips)
+    out = np.empty((clips.shape[0], clips.shape[1], int(np.prod(clips.shape[2:]))), np.float32)
+    flat = clips.reshape(-1, out.shape[2])
+    view = out.reshape(-1, out.shape[2])
+    for start in range(0, len(flat), chunk):
+        part = flat[start:start + chunk].astype(np.float64)
+        part -= part.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(part, axis=1, keepdims=True)
+        view[start:start + chunk] = np.divide(part, norm, out=np.zeros_like(part), where=norm > 0)
+    return out
+
+
+def pixcorr_per_frame(pred, truth):
+    """PixCorr of every decoded frame against its true frame (MindEye's low-level metric, per frame).
+
+    ``scipy.stats.pearsonr`` of the two frames' flattened RGB uint8 values; a frame whose values
+    are all equal (a flat frame, decoded or true) correlates 0, where Pearson's r is undefined.
+
+    Parameters
+    ----------
+    pred, truth : uint8 ``[N, F, H, W, 3]``
+        Decoded and true clips, of equal shape.
+
+    Returns
+    -------
+    ndarray ``[N, F]`` of float64
+    """
+    pred, truth = _check_pair(pred, truth)
+    a, b = standardised_frames(pred), standardised_frames(truth)
+    return np.einsum("nfd,nfd->nf", a, b, dtype=np.float64)

@@ -10,14 +10,21 @@ the keys of the same run shifted by at least the autocorrelation length). The p-
 the real pairing with those shifted ones, and the interval is the block bootstrap over windows
 within runs: consecutive windows overlap and BOLD is autocorrelated, so windows are not
 independent samples.
+
+After ``fit``, :func:`retrieval_after_fit` scores the run's encoder (:func:`evaluate_encoder`,
+written to ``encoder/retrieval.json``) and :func:`retrieval_lines` prints it.
 """
+
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .time_series_statistics import (block_length, check_runs, method_line, null_offsets, shift_partners,
-                                     shift_spacing, summarise)
+from ..utils.atomic import write_text_atomic
+from .time_series_statistics import (block_length, check_runs, format_interval, format_p, method_line,
+                                     null_offsets, shift_partners, shift_spacing, summarise)
 
 
 def cosine_scores(queries, keys):
@@ -76,7 +83,7 @@ def topk_from_scores(scores, runs, top_k=(1, 5), n_null=1000, n_boot=2000, seed=
     -------
     dict
         ``n``, ``n_runs``, ``block_length``, ``min_shift``, ``n_null``, ``n_boot``, ``method`` and,
-        per k, ``"top{k}": {"accuracy", "ci95", "chance_nominal", "chance_null", "p_value"}``.
+        per k, ``"top{k}": {"accuracy", "ci95", "chance_nominal", "chance_null", "p_value", "p_floor"}``.
     """
     scores = np.asarray(scores, float)
     n = len(scores)
@@ -99,7 +106,7 @@ def topk_from_scores(scores, runs, top_k=(1, 5), n_null=1000, n_boot=2000, seed=
                             min_shift=spacing, n_boot=n_boot, seed=seed)
         result[f"top{k}"] = {"accuracy": summary["estimate"], "ci95": summary["ci95"],
                              "chance_nominal": min(1.0, k / n), "chance_null": summary["null_mean"],
-                             "p_value": summary["p_value"]}
+                             "p_value": summary["p_value"], "p_floor": summary["p_floor"]}
     return result
 
 
@@ -129,10 +136,9 @@ def format_retrieval(name, result):
     for key, value in result.items():
         if not (key.startswith("top") and isinstance(value, dict)):
             continue
-        lo, hi = value["ci95"]
         null = f" (circular-shift null {value['chance_null']:.3f})" if value["chance_null"] is not None else ""
-        p = f"p={value['p_value']:.3g}" if value["p_value"] is not None else "p n/a (runs too short to shift)"
-        lines.append(f"{name} top-{key[3:]}: {value['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]  "
+        p = format_p(value["p_value"], value.get("p_floor"), f"{result.get('n_null')} shifts")
+        lines.append(f"{name} top-{key[3:]}: {value['accuracy']:.3f} {format_interval(value['ci95'])}  "
                      f"chance {value['chance_nominal']:.3f}{null}  {p}  "
                      f"({result['method']}; N={result['n']} windows in {result['n_runs']} runs)")
     return lines
@@ -179,3 +185,68 @@ def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_si
         "fmri_to_image": topk_retrieval(embeds, torch.cat(images), runs, top_k, seed=seed),
         "fmri_to_caption": topk_retrieval(embeds, torch.cat(texts), runs, top_k, seed=seed),
     }
+
+
+def evaluate_encoder(model_dir, test_store, config, out_dir):
+    """Held-out retrieval of a trained encoder (:func:`encoder_retrieval`), written to ``out_dir/retrieval.json``.
+
+    Parameters
+    ----------
+    model_dir : Path
+        The encoder's ``save_pretrained`` folder.
+    test_store : Path
+        The test split's store, with embeddings.
+    config : dict
+        The run's resolved config (``data.window``, ``data.lag``, ``evaluation.top_k``, ``seed``).
+    out_dir : Path
+        Where ``retrieval.json`` goes (the encoder stage's folder).
+
+    Returns
+    -------
+    dict
+        :func:`encoder_retrieval`'s result, with ``test_store`` and ``test_fmri_in_training``.
+    """
+    from ..models.fmri_encoder import FMRIEncoder
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    encoder = FMRIEncoder.from_pretrained(model_dir).to(device)
+    result = encoder_retrieval(encoder, test_store, config["data"]["window"], config["data"]["lag"],
+                               tuple(config["evaluation"]["top_k"]), device=device, seed=config["seed"])
+    result["test_store"] = str(test_store)
+    result["test_fmri_in_training"] = bool(config["pretrain"]["include_test_fmri"])
+    write_text_atomic(Path(out_dir) / "retrieval.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def retrieval_after_fit(fitted):
+    """Held-out retrieval of the encoder a ``fit`` left: scored if it just trained, read back if finished earlier.
+
+    Parameters
+    ----------
+    fitted : dict
+        What :func:`neurocine_toolbox.training.fit.fit` returned.
+
+    Returns
+    -------
+    dict or None
+        As :func:`evaluate_encoder`; None when the encoder stage was not asked for, a finished encoder has no
+        ``retrieval.json``, or this is not the main process (only it scores and writes).
+    """
+    if not fitted["main_process"]:
+        return None
+    stage_dir = Path(fitted["root"]) / "encoder"
+    if "encoder" in fitted["ran"]:
+        return evaluate_encoder(stage_dir / "model", fitted["stores"]["test"], fitted["config"], stage_dir)
+    if "encoder" in fitted["skipped"] and (stage_dir / "retrieval.json").is_file():
+        return json.loads((stage_dir / "retrieval.json").read_text())
+    return None
+
+
+def retrieval_lines(result):
+    """The retrieval scores as printed lines (protocol, accuracy, interval, chance, p)."""
+    lines = []
+    for key, label in (("fmri_to_image", "fMRI→image"), ("fmri_to_caption", "fMRI→caption")):
+        lines += format_retrieval(label, result[key])
+    if result.get("test_fmri_in_training"):
+        lines.append("note: the test split's fMRI was used in pre-training (--include-test-fmri-in-pretraining)")
+    return lines

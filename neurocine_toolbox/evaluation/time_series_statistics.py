@@ -201,18 +201,26 @@ def bootstrap_interval(values, runs, block, n_boot=2000, seed=0):
     Returns
     -------
     ndarray ``[2]`` or ``[2, m]``
-        Lower and upper bounds.
+        Lower and upper bounds; NaN when the values hold fewer than 2 blocks (:func:`block_count`):
+        one block resampled is the sample itself, and its "interval" would have zero width.
     """
     from scipy.stats import t as student_t
 
     values = np.asarray(values, float)
     runs = check_runs(runs, len(values))
+    blocks = block_count(len(values), block)
+    if blocks < 2:
+        return np.full((2,) + values.shape[1:], np.nan)
     means = block_bootstrap_means(values, runs, block, n_boot, seed)
-    blocks = max(len(values) / block, 2.0)
     se = means.std(axis=0, ddof=1) * np.sqrt(blocks / (blocks - 1))
     half = student_t.ppf(0.975, blocks - 1) * se
     mean = values.mean(axis=0)
     return np.stack([np.maximum(mean - half, values.min(axis=0)), np.minimum(mean + half, values.max(axis=0))])
+
+
+def block_count(n, block):
+    """K = N / block: how many independent blocks N windows hold (a fraction when N is not a multiple)."""
+    return n / max(1, int(block))
 
 
 def block_bootstrap_means(values, runs, block, n_boot, seed=0):
@@ -312,6 +320,39 @@ def permutation_p_value(observed, null):
     return float((1 + np.sum(null >= observed)) / (1 + null.size))
 
 
+def format_p(p, floor, what=None):
+    """A p-value printed with the least value its null allows.
+
+    Parameters
+    ----------
+    p, floor : float or None
+        The p-value and its floor (``p_floor`` of :func:`summarise` and :func:`paired_difference`).
+    what : str, optional
+        What limits the floor, e.g. ``"3 blocks of clips"``.
+
+    Returns
+    -------
+    str
+        ``p=0.25 (the least 3 blocks of clips allow)``, ``p=0.031 (least possible 0.001)`` or
+        ``p n/a`` (no null: runs too short to shift).
+    """
+    if p is None:
+        return "p n/a (runs too short to shift)"
+    if floor is None:
+        return f"p={p:.3g}"
+    if p <= floor * (1 + 1e-9):
+        return f"p={p:.3g} (the least {what} allow)" if what else f"p={p:.3g} (the least possible)"
+    return f"p={p:.3g} (least possible {floor:.2g})"
+
+
+def format_interval(interval, digits=3, signed=False):
+    """``[lo, hi]`` with ``digits`` decimals, or ``n/a`` for an interval that could not be formed."""
+    if interval is None or any(v is None or not np.isfinite(v) for v in interval):
+        return "[n/a: fewer than 2 blocks]"
+    sign = "+" if signed else ""
+    return f"[{interval[0]:{sign}.{digits}f}, {interval[1]:{sign}.{digits}f}]"
+
+
 def method_line(result):
     """``block bootstrap, blocks of 36 windows; circular-shift null, 1000 shifts by multiples of ≥ 12 windows``."""
     text = f"block bootstrap, blocks of {result['block_length']} windows"
@@ -349,9 +390,10 @@ def summarise(values, runs, null_values=None, partners=None, *, block=None, min_
     Returns
     -------
     dict
-        ``estimate``, ``ci95`` ``[lo, hi]``, ``p_value`` (``None`` without a null),
+        ``estimate``, ``ci95`` ``[lo, hi]`` (``None`` with fewer than 2 blocks), ``p_value``
+        (``None`` without a null), ``p_floor`` (the least p the null allows, ``1 / (1 + S)``),
         ``null_mean`` (the level measured under the null, ``None`` without one), ``n``, ``n_runs``,
-        ``block_length``, ``n_boot``, ``min_shift``, ``n_null``, ``method``.
+        ``block_length``, ``n_blocks``, ``n_boot``, ``min_shift``, ``n_null``, ``method``.
     """
     values = np.asarray(values, float)
     runs = check_runs(runs, len(values))
@@ -359,15 +401,17 @@ def summarise(values, runs, null_values=None, partners=None, *, block=None, min_
     min_shift = min_shift or shift_spacing(values, runs)
     lo, hi = bootstrap_interval(values, runs, block, n_boot, seed)
     estimate = float(values.mean())
-    result = {"estimate": estimate, "ci95": [float(lo), float(hi)], "p_value": None, "null_mean": None,
-              "n": int(len(values)), "n_runs": int(len(np.unique(runs))), "block_length": int(block),
-              "n_boot": int(n_boot), "min_shift": int(min_shift), "n_null": 0}
+    result = {"estimate": estimate, "ci95": [float(lo), float(hi)] if np.isfinite(lo) else None, "p_value": None,
+              "p_floor": None, "null_mean": None, "n": int(len(values)), "n_runs": int(len(np.unique(runs))),
+              "block_length": int(block), "n_blocks": round(block_count(len(values), block), 2), "n_boot": int(n_boot),
+              "min_shift": int(min_shift), "n_null": 0}
     if null_values is not None:
         null_values = np.asarray(null_values, float).reshape(-1, len(values))
         shifted = np.ones(null_values.shape, bool)
         if partners is not None:
             shifted = np.asarray(partners).reshape(null_values.shape) != np.arange(len(values))
         result.update(p_value=permutation_p_value(estimate, null_values.mean(axis=1)), n_null=len(null_values),
+                      p_floor=1.0 / (1 + len(null_values)),
                       null_mean=float(null_values[shifted].mean()) if shifted.any() else None)
     result["method"] = method_line(result)
     return result
@@ -398,19 +442,24 @@ def block_sign_flip_null(differences, runs, block, n_null=1000, seed=0):
     ndarray ``[S]``
         The mean difference under each sign pattern (the identity excluded).
     """
+    return _sign_flips(differences, runs, block, n_null, seed)[0]
+
+
+def _sign_flips(differences, runs, block, n_null, seed):
+    """:func:`block_sign_flip_null`'s null means, its patterns ``[S, n_blocks]`` and the block count."""
     d = np.asarray(differences, float)
     runs = check_runs(runs, len(d))
     # Block labels: (run start, block within the run), numbered 0 … n_blocks − 1 in time order.
     labels = np.concatenate([start * (len(d) + 1) + np.arange(stop - start) // max(1, int(block))
                              for start, stop in run_bounds(runs)])
     _, block_of = np.unique(labels, return_inverse=True)
-    n_blocks = int(block_of.max()) + 1
-    if 2 ** n_blocks - 1 <= n_null:
-        patterns = np.array(list(itertools.product((1.0, -1.0), repeat=n_blocks))[1:])
+    count = int(block_of.max()) + 1
+    if 2 ** count - 1 <= n_null:
+        patterns = np.array(list(itertools.product((1.0, -1.0), repeat=count))[1:])
     else:
         rng = np.random.default_rng(seed)
-        patterns = rng.choice((1.0, -1.0), size=(n_null, n_blocks))
-    return (patterns[:, block_of] * d).mean(axis=1)
+        patterns = rng.choice((1.0, -1.0), size=(n_null, count))
+    return (patterns[:, block_of] * d).mean(axis=1), patterns, count
 
 
 def paired_difference(a, b, runs, *, n_boot=2000, n_null=1000, seed=0):
@@ -427,16 +476,20 @@ def paired_difference(a, b, runs, *, n_boot=2000, n_null=1000, seed=0):
     -------
     dict
         As :func:`summarise` (``estimate``, ``ci95``, ``block_length`` …), with ``p_value``
-        from :func:`block_sign_flip_null` (two-sided: ``|null| ≥ |observed|``) and ``method``
+        from :func:`block_sign_flip_null` (two-sided: ``|null| ≥ |observed|``), ``p_floor`` (the
+        least p those patterns allow: the pattern that flips every block always ties, so with B
+        blocks all enumerated it is ``2 / 2^B``: 0.25 for 3), ``n_sign_blocks`` and ``method``
         saying so.
     """
     d = np.asarray(a, float) - np.asarray(b, float)
     runs = check_runs(runs, len(d))
     result = summarise(d, runs, n_boot=n_boot, seed=seed)
-    null = block_sign_flip_null(d, runs, result["block_length"], n_null, seed)
+    null, patterns, count = _sign_flips(d, runs, result["block_length"], n_null, seed)
     observed = abs(result["estimate"])
+    always_tie = int(np.sum((patterns == -1).all(axis=1)))  # -d has the same |mean| as d
     result.update(p_value=float((1 + np.sum(np.abs(null) >= observed - 1e-12)) / (1 + len(null))),
-                  n_null=int(len(null)), null_mean=0.0)
+                  p_floor=float((1 + always_tie) / (1 + len(null))), n_null=int(len(null)), null_mean=0.0,
+                  n_sign_blocks=int(count))
     result["method"] = (f"block bootstrap, blocks of {result['block_length']} clips; two-sided sign flips of "
-                        f"blocks of {result['block_length']} clips, {len(null)} patterns")
+                        f"{count} blocks of ≤ {result['block_length']} clips, {len(null)} patterns")
     return result

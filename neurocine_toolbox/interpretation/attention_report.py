@@ -24,7 +24,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import load_run_config
-from ..data.dataset import window_starts, windows_at
+from ..data.dataset import split_window_starts, windows_at
 from ..data.store import open_store, store_path
 from ..errors import NeurocineError
 from ..utils.atomic import atomic_dir
@@ -164,7 +164,7 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
         raise NeurocineError("store not found; run neurocine prep first", path)
     window, lag = config["data"]["window"], config["data"]["lag"]
     with open_store(path) as store:
-        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        starts = split_window_starts(store, window, lag, split)
         if not len(starts):
             raise NeurocineError(f"has no window of {window} TRs in one run", path)
         n_all = len(starts)

@@ -9,7 +9,7 @@ Absent weights stop with one line naming the model and how to provide it.
 from pathlib import Path
 
 from ..errors import NeurocineError
-from .pretrained import _absent, _first_line, resolve_pretrained
+from .pretrained import absent_weights_error, first_line, resolve_pretrained
 
 SD_LABEL, VAE_LABEL = "Stable Diffusion model", "VAE"
 
@@ -28,7 +28,7 @@ def _require(name, label, setting, filename):
         if source.is_local:
             raise NeurocineError(f"the {label} folder has no {filename} (set {setting} to a diffusers folder)",
                                  source.location)
-        raise _absent(source, label, setting, OSError("not cached"))
+        raise absent_weights_error(source, label, setting, OSError("not cached"))
     return source
 
 
@@ -38,8 +38,8 @@ def _from_pretrained(cls, source, label, setting, subfolder=None):
         return cls.from_pretrained(source.location, local_files_only=source.local_files_only, **kwargs)
     except (OSError, ValueError, EnvironmentError) as err:
         if source.is_local:
-            raise NeurocineError(f"cannot load the {label} ({_first_line(err)})", source.location) from err
-        raise _absent(source, label, setting, err) from err
+            raise NeurocineError(f"cannot load the {label} ({first_line(err)})", source.location) from err
+        raise absent_weights_error(source, label, setting, err) from err
 
 
 def _read_json(source, filename, label, setting):
@@ -53,11 +53,11 @@ def _read_json(source, filename, label, setting):
 
         path = try_to_load_from_cache(source.location, filename)
         if not isinstance(path, str):
-            raise _absent(source, label, setting, OSError(f"no {filename} cached"))
+            raise absent_weights_error(source, label, setting, OSError(f"no {filename} cached"))
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
-        raise NeurocineError(f"cannot read the {label}'s {filename} ({_first_line(err)})", path) from err
+        raise NeurocineError(f"cannot read the {label}'s {filename} ({first_line(err)})", path) from err
 
 
 def unet_config(name, setting="decoder.pretrained"):
@@ -115,7 +115,7 @@ def vae_location(config):
     if _has_file(source, "vae/config.json"):
         return name, "vae"
     if config["decoder"]["vae"]:
-        raise _absent(source, VAE_LABEL, setting, OSError("no config.json or vae/config.json")) \
+        raise absent_weights_error(source, VAE_LABEL, setting, OSError("no config.json or vae/config.json")) \
             if not source.is_local else NeurocineError("holds no VAE (config.json or vae/config.json)", source.location)
     return None
 

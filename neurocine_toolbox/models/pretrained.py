@@ -171,7 +171,7 @@ def build_tiny(name, cache_dir=None, progress=None):
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=cache_dir))
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             builder(tmp, progress=progress)
         (tmp / _TINY_MARKER).write_text(json.dumps({"name": name, "builder_version": version}))
         if folder.exists():  # an older build: move it aside before the new one takes its place
@@ -234,7 +234,7 @@ def resolve_pretrained(name, label="model", setting=None, progress=None):
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     """Silence transformers' warnings and loading bars (neurocine shows its own progress)."""
     from transformers.utils import logging as hf_logging
 
@@ -250,20 +250,22 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def _first_line(err):
+def first_line(err):
+    """The first line of an exception's message (its type's name when the message is empty)."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def _absent(source, label, setting, err):
+def absent_weights_error(source, label, setting, err):
+    """The one-line :class:`NeurocineError` for weights that cannot be loaded, and how to provide them."""
     name = source.name
     if source.is_local:
-        return NeurocineError(f"cannot load the {label} from this folder ({_first_line(err)})", source.location)
+        return NeurocineError(f"cannot load the {label} from this folder ({first_line(err)})", source.location)
     how = (f"run `hf download {name}` (huggingface_hub) on a machine with network and copy its cache "
            f"(~/.cache/huggingface, or HF_HOME) here, or set {setting or 'the config'} to a local folder")
     if source.folder() is not None:
         return NeurocineError(f"{label} '{name}' is in the Hugging Face cache but cannot be loaded "
-                              f"({_first_line(err)}); {how}")
+                              f"({first_line(err)}); {how}")
     reach = "cannot be downloaded here (HF_HUB_OFFLINE is set)" if source.local_files_only else "could not be downloaded"
     return NeurocineError(f"{label} '{name}' is not in the Hugging Face cache and {reach}: {how}")
 
@@ -285,17 +287,17 @@ def require_pretrained(name, label="model", setting=None, progress=None):
     """
     source = resolve_pretrained(name, label, setting, progress)
     if not source.is_local and source.local_files_only and source.folder() is None:
-        raise _absent(source, label, setting, OSError("not cached"))
+        raise absent_weights_error(source, label, setting, OSError("not cached"))
     return source
 
 
-def _load(source, label, setting, loaders):
-    """Call each ``loader(location, local_files_only=...)``; absent weights → one-line error."""
+def load_pretrained(source, label, setting, loaders):
+    """Call each ``loader(location, local_files_only=...)`` on a resolved source; absent weights → one-line error."""
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             return [load(source.location, local_files_only=source.local_files_only) for load in loaders]
     except (OSError, ValueError) as err:  # transformers and huggingface_hub report absence so
-        raise _absent(source, label, setting, err) from err
+        raise absent_weights_error(source, label, setting, err) from err
 
 
 def _check_tokenizer(tokenizer, vocab_size, source, label):
@@ -360,11 +362,11 @@ def load_clip(name, device="cpu", dtype=torch.float32, setting="embedding.clip_m
         Weights absent (one line naming the model and how to provide it), or a model whose text
         encoder cannot take 77 tokens.
     """
-    with _quiet_transformers():  # without torchvision, transformers warns here that it uses PIL
+    with quiet_transformers():  # without torchvision, transformers warns here that it uses PIL
         from transformers import CLIPImageProcessor, CLIPModel, CLIPTokenizer
 
     source = require_pretrained(name, CLIP_LABEL, setting)
-    model, tokenizer, image_processor = _load(source, CLIP_LABEL, setting, [
+    model, tokenizer, image_processor = load_pretrained(source, CLIP_LABEL, setting, [
         CLIPModel.from_pretrained, CLIPTokenizer.from_pretrained, CLIPImageProcessor.from_pretrained,
     ])
     _check_tokenizer(tokenizer, model.config.text_config.vocab_size, source, CLIP_LABEL)
@@ -397,11 +399,11 @@ def load_blip(name, device="cpu", dtype=torch.float32, setting="embedding.captio
     NeurocineError
         Weights absent: one line naming the model and how to provide it.
     """
-    with _quiet_transformers():
+    with quiet_transformers():
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
     source = require_pretrained(name, BLIP_LABEL, setting)
-    model, processor = _load(source, BLIP_LABEL, setting, [
+    model, processor = load_pretrained(source, BLIP_LABEL, setting, [
         BlipForConditionalGeneration.from_pretrained, BlipProcessor.from_pretrained,
     ])
     _check_tokenizer(processor.tokenizer, model.config.text_config.vocab_size, source, BLIP_LABEL)

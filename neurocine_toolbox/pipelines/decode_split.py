@@ -4,10 +4,11 @@ Outputs, in the run folder (``sub-XX/models/<name>/``)::
 
     decoded-<split>/
         clips/clip-0000.mp4                      the decoded clip (H.264, the store's frame rate)
-        clips/clip-0000_truth-vs-decoded.gif     truth | decoded, side by side (as peers publish)
+        clips/clip-0000_truth-vs-decoded.gif     truth | decoded in the peers' grid (``evaluate --gifs`` reads it)
         clips/clip-0000.npy                      the decoded frames, uint8 [F, H, W, 3]
         frames.npz                               all clips: decoded, truth, rows, stimulus, time
-        decode.json                              settings, provenance, SSIM to own vs. other clips' truth
+        decode.json                              settings, provenance; SSIM to own vs. other clips' truth added by
+                                                 evaluation.clip_similarity.score_decoded (decode's CLI, the demo)
         settings.json                            what the clips depend on (checked when resuming)
 
 Windows are decoded in fixed batches; a batch whose clips all exist is skipped, so an
@@ -30,16 +31,15 @@ import torch
 from .._version import __version__
 from ..config import load_run_config
 from ..data.clips import clip_frame_indices, frames_to_tensor, mean_training_window, tensor_to_frames
-from ..data.dataset import window_starts, windows_at
+from ..data.dataset import split_window_starts, windows_at
 from ..data.store import open_store, store_path
-from ..data.video_writing import side_by_side, write_gif, write_mp4
+from ..data.video_writing import peer_grid, write_gif, write_mp4
 from ..errors import NeurocineError
-from ..evaluation.clip_similarity import format_scores, score_clips
-from ..training.loop import step_seed
 from ..utils.atomic import atomic_path, write_text_atomic
 from ..utils.json_values import json_default
 from ..utils.processes import check_launch
 from ..utils.progress import progress_bar
+from ..utils.seeds import step_seed
 
 log = logging.getLogger("neurocine")
 
@@ -73,11 +73,11 @@ def clip_path(out_dir, index, suffix):
 
 
 def _write_clip(out_dir, index, decoded, truth, fps):
-    """The clip's frames, mp4 and comparison gif; the .npy last (it marks the clip as done)."""
+    """The clip's frames, mp4 and comparison gif (the peers' grid); the .npy last (it marks the clip as done)."""
     with atomic_path(clip_path(out_dir, index, ".mp4")) as tmp:
         write_mp4(tmp, decoded, fps)
     with atomic_path(clip_path(out_dir, index, "_truth-vs-decoded.gif")) as tmp:
-        write_gif(tmp, side_by_side(truth, decoded), fps)
+        write_gif(tmp, peer_grid(truth, decoded), fps)
     with atomic_path(clip_path(out_dir, index, ".npy")) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, decoded)
@@ -203,7 +203,9 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     subject : str
     name : str, optional
         Run folder under ``sub-XX/models`` (default: the only one with a trained pipeline).
-    split : {"test", "train"}
+    split : {"test", "validation", "train"}
+        ``validation``: the training movies prep held out, where settings are chosen; ``test``
+        only reports.
     overrides : sequence of str
         ``sampling.*`` settings (e.g. ``sampling.num_inference_steps=50``) over the run's config.
     progress : bool
@@ -217,7 +219,8 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     Returns
     -------
     dict
-        ``{"out_dir", "n_clips", "decoded", "skipped", "ssim" (or None), "main_process"}``
+        ``{"out_dir", "n_clips", "decoded", "skipped", "main_process"}``; the SSIM summary of
+        ``decode.json`` is added by :func:`~neurocine_toolbox.evaluation.clip_similarity.score_decoded`.
     """
     subject = subject.removeprefix("sub-")
     root = find_run(derivatives_dir, subject, name)
@@ -232,7 +235,7 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     decoder, sampling = config["decoder"], config["sampling"]
     batch = int(sampling["batch_size"])
     with open_store(stores[split]) as store:
-        starts = window_starts(store.runs, store.tr_in_run, window, lag)[:limit]
+        starts = split_window_starts(store, window, lag, split)[:limit]
         frame_index = clip_frame_indices(store.frames_per_tr, decoder["frames"])
         fps = store.fps
         fmri = windows_at(store.fmri, starts, window, lag)
@@ -282,28 +285,19 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
     state.wait_for_everyone()
 
     summary = {"out_dir": out_dir, "n_clips": len(starts), "decoded": len(starts) - skipped, "skipped": skipped,
-               "ssim": None, "main_process": state.is_main_process}
+               "main_process": state.is_main_process}
     if not state.is_main_process:
         return summary
     decoded = np.stack([np.load(clip_path(out_dir, i, ".npy")) for i in range(len(starts))])
     with atomic_path(out_dir / "frames.npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, decoded=decoded, truth=truth, **info)
-    if len(starts) >= 2 and all(np.sum(info["runs"] == r) >= 2 for r in np.unique(info["runs"])):
-        pairs = progress_bar(desc="SSIM", unit="pair", enabled=progress)
-        summary["ssim"] = score_clips(decoded, truth, info["runs"], seed=seed, progress=pairs.update)
-        pairs.close()
     record = {
         "neurocine_version": __version__, "command": command or " ".join(sys.argv), "run": str(root),
         "split": split, "store": str(stores[split]), "n_clips": len(starts), "sampling": sampling,
         "beta": decoder["beta"], "frames": decoder["frames"], "resolution": decoder["resolution"], "seed": seed,
         "negative": sampling["negative"], "test_fmri_in_guidance": sampling["negative"] == "test_mean",
-        "ssim": summary["ssim"],
+        "ssim": None,  # filled in by evaluation.clip_similarity.score_decoded
     }
     write_text_atomic(out_dir / "decode.json", json.dumps(record, indent=2, default=json_default) + "\n")
     return summary
-
-
-def ssim_lines(result):
-    """The printed summary of :func:`~neurocine_toolbox.evaluation.clip_similarity.score_clips`."""
-    return format_scores(result)

@@ -20,7 +20,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
@@ -39,8 +38,9 @@ from ..utils.atomic import atomic_path
 from ..utils.processes import process_state
 from ..utils.device_random import rand, randint
 from ..utils.progress import progress_bar
+from ..utils.seeds import step_seed
 from .encoder_stages import save_model
-from .loop import StageSettings, run_training, step_seed
+from .loop import StageSettings, run_training
 from .losses import diffusion_target, vae_loss
 
 log = logging.getLogger("neurocine")
@@ -240,7 +240,7 @@ def _perception_reconstructor(root):
     return PerceptionReconstructor.from_pretrained(folder) if (folder / "config.json").is_file() else None
 
 
-def _vae_for(config, root):
+def decoder_vae(config, root):
     """The frozen VAE of the decoder stages and the name it is recorded under."""
     from ..models.diffusion_components import vae_location
 
@@ -292,7 +292,7 @@ def decoder_text_stage(stage_dir, root, train_store, config, *, resume=False, pr
     torch.manual_seed(step_seed(config["seed"], 0, 2))
     unet = _video_unet(config)
     _check_text_width(train_store, unet)
-    vae, vae_name = _vae_for(config, root)
+    vae, vae_name = decoder_vae(config, root)
     latents = cached_latents(root, vae.to(_device()).eval(), vae_name, train_store, config, progress)
     del vae
     dataset = ClipDataset(train_store, latents, config["data"]["window"], config["data"]["lag"], with_text=True)
@@ -329,7 +329,7 @@ def decoder_fmri_stage(stage_dir, root, train_store, config, *, resume=False, pr
     if encoder.config.out_dim != cross:
         raise NeurocineError(f"the fMRI encoder gives states {encoder.config.out_dim} wide but the UNet's "
                              f"cross-attention takes {cross} (set encoder.out_dim)", encoder_dir)
-    vae, vae_name = _vae_for(config, root)
+    vae, vae_name = decoder_vae(config, root)
     latents = cached_latents(root, vae.to(_device()).eval(), vae_name, train_store, config, progress)
     window, lag = config["data"]["window"], config["data"]["lag"]
     negative = torch.from_numpy(mean_training_window(train_store, window, lag))

@@ -19,9 +19,10 @@ from ..models.fmri_encoder import FMRIEncoder
 from ..models.fmri_mae import FMRIMaskedAutoencoder, MaskedReconstruction
 from ..utils.atomic import atomic_dir
 from ..utils.processes import process_state
+from ..utils.seeds import step_seed
 from .augment import SPATIAL_MASK_SPACES, spatial_mask, temporal_interpolate, token_mask
 from .distributed import gather_batch
-from .loop import StageSettings, run_training, step_seed
+from .loop import StageSettings, run_training
 from .losses import dc_mae_loss, encoder_contrastive_loss
 
 log = logging.getLogger("neurocine")
@@ -50,11 +51,14 @@ def save_model(model, folder):
 
 
 class FMRIRows(Dataset):
-    """Single TRs of a store, ``[n_voxels]`` float32 (pre-training treats TRs independently)."""
+    """Single TRs of a store, ``[n_voxels]`` float32 (pre-training treats TRs independently).
+
+    The validation movies' TRs of a training store are left out: they are held out of all training.
+    """
 
     def __init__(self, path):
         with open_store(path) as store:
-            self.rows = torch.from_numpy(np.asarray(store.fmri, np.float32))
+            self.rows = torch.from_numpy(np.asarray(store.fmri[~store.validation], np.float32))
 
     def __len__(self):
         return len(self.rows)

@@ -6,7 +6,7 @@ Outputs, per subject and run name (the preset or config file name, or ``--name``
         config.yaml          the resolved config (seed included)
         provenance.json      versions, inputs, and whether test fMRI entered training
         pretrain/            DC-MAE: checkpoints/, metrics.csv, model/ (the encoder)
-        encoder/             contrastive fine-tuning: …, model/, retrieval.json
+        encoder/             contrastive fine-tuning: …, model/, retrieval.json (scored after fit)
         vae/                 a small AutoencoderKL (only when no pretrained VAE is configured)
         latents-train.safetensors   the training clips' latents, cached once per VAE
         perception/          the low-level pathway (perception.enabled): model/, fit.json
@@ -29,7 +29,6 @@ from .._version import __version__
 from ..config import config_to_yaml, load_config
 from ..data.store import EMBEDDING_ATTR, open_store, store_path
 from ..errors import NeurocineError
-from ..evaluation.retrieval import encoder_retrieval, format_retrieval
 from ..models.fmri_encoder import FMRIEncoder
 from ..utils.atomic import write_text_atomic
 from ..utils.processes import check_launch
@@ -208,7 +207,9 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
     Returns
     -------
     dict
-        ``{"root": Path, "ran": [...], "skipped": [...], "not_needed": {stage: why}, "retrieval": dict or None}``
+        ``{"root": Path, "ran": [...], "skipped": [...], "not_needed": {stage: why}, "main_process": bool,
+        "config": dict, "stores": {"train": Path, "test": Path}}``. Held-out retrieval of the encoder is
+        not scored here: :func:`neurocine_toolbox.evaluation.retrieval.retrieval_after_fit` does, after.
     """
     config = load_config(preset, config_path, overrides)
     subject = subject.removeprefix("sub-")
@@ -243,8 +244,8 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
         write_text_atomic(root / "config.yaml", config_to_yaml(config))
         write_text_atomic(root / "provenance.json", json.dumps(provenance, indent=2) + "\n")
 
-    summary = {"root": root, "ran": [], "skipped": [], "not_needed": not_needed, "retrieval": None,
-               "main_process": main}
+    summary = {"root": root, "ran": [], "skipped": [], "not_needed": not_needed, "main_process": main,
+               "config": config, "stores": stores}
     for stage in not_needed:
         log.info("%s: not needed (%s)", stage, not_needed[stage])
     for stage in stages:
@@ -252,8 +253,6 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
         if (stage_dir / "model").is_dir() and not force:
             log.info("%s: finished earlier (%s); skipped", stage, stage_dir / "model")
             summary["skipped"].append(stage)
-            if stage == "encoder" and (stage_dir / "retrieval.json").is_file():
-                summary["retrieval"] = json.loads((stage_dir / "retrieval.json").read_text())
             continue
         if main:
             if force:
@@ -270,10 +269,7 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
             with open_store(stores["train"]) as store:
                 n_columns = store.fmri.shape[1]
             init = _initial_encoder(config, root, n_columns)
-            folder = contrastive_stage(stage_dir, stores["train"], config, init_encoder=init,
-                                       resume=resume, progress=progress)
-            if main:
-                summary["retrieval"] = evaluate_encoder(folder, stores["test"], config, stage_dir)
+            contrastive_stage(stage_dir, stores["train"], config, init_encoder=init, resume=resume, progress=progress)
         elif stage == "vae":
             vae_stage(stage_dir, stores["train"], config, resume=resume, progress=progress)
         elif stage == "perception":
@@ -284,25 +280,3 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
             decoder_fmri_stage(stage_dir, root, stores["train"], config, resume=resume, progress=progress)
         summary["ran"].append(stage)
     return summary
-
-
-def evaluate_encoder(model_dir, test_store, config, out_dir):
-    """Held-out retrieval of a trained encoder, logged and written to ``out_dir/retrieval.json``."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    encoder = FMRIEncoder.from_pretrained(model_dir).to(device)
-    result = encoder_retrieval(encoder, test_store, config["data"]["window"], config["data"]["lag"],
-                               tuple(config["evaluation"]["top_k"]), device=device, seed=config["seed"])
-    result["test_store"] = str(test_store)
-    result["test_fmri_in_training"] = bool(config["pretrain"]["include_test_fmri"])
-    write_text_atomic(Path(out_dir) / "retrieval.json", json.dumps(result, indent=2) + "\n")
-    return result
-
-
-def retrieval_lines(result):
-    """The retrieval scores as printed lines (protocol, accuracy, interval, chance, p)."""
-    lines = []
-    for key, label in (("fmri_to_image", "fMRI→image"), ("fmri_to_caption", "fMRI→caption")):
-        lines += format_retrieval(label, result[key])
-    if result.get("test_fmri_in_training"):
-        lines.append("note: the test split's fMRI was used in pre-training (--include-test-fmri-in-pretraining)")
-    return lines

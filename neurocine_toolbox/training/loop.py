@@ -5,7 +5,7 @@ What makes ``--resume`` continue bit for bit on the CPU:
 
 - the batches of step ``s`` are a function of ``(seed, s)`` alone (:class:`StepBatchSampler`);
 - each step's randomness (masks, augmentations, timesteps, noise, dropout) is seeded from
-  ``(seed, s, rank)``: a CPU generator whose draws are moved to the device
+  ``(seed, s, rank)`` (:mod:`..utils.seeds`): a CPU generator whose draws are moved to the device
   (:mod:`..utils.device_random`), so the numbers do not depend on the device, and several
   processes draw different masks and noise for their different rows;
 - checkpoints hold the model, the optimiser and the step; the learning-rate schedule is rebuilt
@@ -35,6 +35,7 @@ from ..errors import NeurocineError
 from ..utils.device_random import randperm
 from ..utils.processes import process_state
 from ..utils.progress import progress_bar
+from ..utils.seeds import step_seed
 
 log = logging.getLogger("neurocine")
 
@@ -55,14 +56,6 @@ class StageSettings:
     def from_config(cls, section):
         return cls(int(section["steps"]), int(section["batch_size"]), float(section["learning_rate"]),
                    float(section["weight_decay"]), int(section["warmup_steps"]))
-
-
-def step_seed(seed, step, stream=0, rank=0):
-    """A 63-bit seed for ``(seed, step, stream, rank)``: every step's randomness, reproducible alone.
-
-    ``rank`` is the process (0 in a single process, which keeps the seeds of earlier versions).
-    """
-    return (int(seed) * 1_000_003 + int(step) * 7_919 + stream + int(rank) * 1_000_000_007) % (2**63 - 1)
 
 
 def step_generator(seed, micro_step, rank=0):

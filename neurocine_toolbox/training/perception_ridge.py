@@ -4,40 +4,16 @@ A clip's latents are many (24,576 for six 256² frames under SD's VAE); a ridge 
 would hold 8,384 × 24,576 coefficients at Wen scale (824 MB) and fit them once per alpha and fold.
 The latents of natural clips are strongly correlated, so the regression predicts their first
 ``rank`` principal components instead (scikit-learn's ``PCA``), with scikit-learn's ``Ridge``;
-alpha is chosen by ``GridSearchCV`` with ``GroupKFold`` over the training runs (never over
-windows: neighbouring windows overlap in time). Scored by the latents' squared error, so
-components count by their variance.
+alpha is chosen by ``GridSearchCV`` over folds that hold out whole training movies
+(:func:`.ridge.movie_folds`: never windows, which overlap in time, nor one viewing of a movie
+whose other viewing is fitted). Scored by the latents' squared error, so components count by
+their variance.
 """
-
-import logging
 
 import numpy as np
 
 from ..errors import NeurocineError
-
-log = logging.getLogger("neurocine")
-
-
-def ridge_training_data(fmri, latents, runs, what):
-    """Flattened float32 ``x [N, -1]``, ``y [N, -1]`` and ``runs``, checked for a ridge chosen by CV over runs.
-
-    Raises
-    ------
-    NeurocineError
-        Lengths that differ, NaN or infinite values, or fewer than 2 runs (one line naming ``what``).
-    """
-    x = np.asarray(fmri, np.float32).reshape(len(fmri), -1)
-    y = np.asarray(latents, np.float32).reshape(len(latents), -1)
-    runs = np.asarray(runs)
-    if not len(x) == len(y) == len(runs):
-        raise NeurocineError(f"{len(x)} fMRI windows, {len(y)} latents and {len(runs)} run labels differ")
-    if not np.isfinite(x).all() or not np.isfinite(y).all():
-        raise NeurocineError(f"{what}'s training data hold NaN or infinite values")
-    n_runs = len(np.unique(runs))
-    if n_runs < 2:
-        raise NeurocineError(f"{what} needs at least 2 training runs to choose its ridge penalty by "
-                             f"cross-validation over runs; the training split has {n_runs}")
-    return x, y, runs
+from .ridge import movie_folds, ridge_training_data, warn_at_grid_edge
 
 
 class PerceptionRidge:
@@ -50,9 +26,18 @@ class PerceptionRidge:
     alphas : sequence of float
         Ridge penalties tried.
     n_folds : int
-        At most this many folds over runs.
+        At most this many folds over movies.
     seed : int
         The randomized PCA's seed.
+
+    Attributes
+    ----------
+    alpha_ : float
+        The penalty chosen (a warning is logged when it is an end of ``alphas``).
+    cv_r2_ : dict
+        Each penalty's share of the latents' variance explained on held-out movies.
+    folds_ : list of (ndarray, ndarray)
+        The cross-validation's splits.
     """
 
     def __init__(self, rank=256, alphas=(1e2, 1e3, 1e4, 1e5, 1e6), n_folds=5, seed=0):
@@ -61,7 +46,7 @@ class PerceptionRidge:
         self.n_folds = n_folds
         self.seed = seed
 
-    def fit(self, fmri, latents, runs):
+    def fit(self, fmri, latents, movies):
         """Fit on the training windows.
 
         Parameters
@@ -69,8 +54,8 @@ class PerceptionRidge:
         fmri : float ``[N, w, V]``
         latents : float ``[N, C, F, h, w]``
             The latents of each window's clip.
-        runs : int ``[N]``
-            Each window's run: the groups of the cross-validation.
+        movies : ``[N]``
+            Each window's movie (the store's ``stimulus``): the groups of the cross-validation.
 
         Returns
         -------
@@ -78,23 +63,24 @@ class PerceptionRidge:
         """
         from sklearn.decomposition import PCA
         from sklearn.linear_model import Ridge
-        from sklearn.model_selection import GridSearchCV, GroupKFold
+        from sklearn.model_selection import GridSearchCV
 
-        x, y, runs = ridge_training_data(fmri, latents, runs, "the perception reconstructor")
-        n_runs = len(np.unique(runs))
+        x, y, movies = ridge_training_data(fmri, latents, movies, "the perception reconstructor")
         rank = int(min(self.rank, len(y) - 1, y.shape[1]))
         self.pca_ = PCA(n_components=rank, svd_solver="randomized" if rank < min(y.shape) // 2 else "full",
                         random_state=self.seed).fit(y)
         scores = self.pca_.transform(y)
-        search = GridSearchCV(Ridge(), {"alpha": [float(a) for a in self.alphas]},
-                              cv=GroupKFold(min(int(self.n_folds), n_runs)), scoring="neg_mean_squared_error")
-        search.fit(x, scores, groups=runs)
+        self.folds_ = movie_folds(movies, self.n_folds)
+        search = GridSearchCV(Ridge(), {"alpha": [float(a) for a in self.alphas]}, cv=self.folds_,
+                              scoring="neg_mean_squared_error")
+        search.fit(x, scores)
         total = float(y.var(axis=0).sum())
         outside = total - float(self.pca_.explained_variance_.sum())  # what no prediction in the basis reaches
-        # Share of the latents' variance the held-out runs' predictions explain, for each alpha.
+        # Share of the latents' variance the held-out movies' predictions explain, for each alpha.
         self.cv_r2_ = {float(a): 1.0 - (float(-s) * rank + outside) / total
                        for a, s in zip(search.cv_results_["param_alpha"], search.cv_results_["mean_test_score"])}
         self.alpha_ = float(search.best_params_["alpha"])
+        warn_at_grid_edge("the perception reconstructor", self.alpha_, self.alphas, "perception.alphas")
         self.ridge_ = search.best_estimator_
         self.explained_by_rank_ = float(self.pca_.explained_variance_ratio_.sum())
         self.latent_shape_ = tuple(int(s) for s in np.shape(latents)[1:])
