@@ -66,7 +66,8 @@ def lag_sweep(derivatives, preset, scratch):
         y_fit = latents[rows[fit_starts]].float().numpy()
         y_val = latents[rows[val_starts]].float().numpy()
         model = PerceptionRidge(rank=int(section["rank"]), alphas=tuple(section["alphas"]),
-                                n_folds=int(section["n_folds"]), seed=int(config["seed"])).fit(fmri["fit"], y_fit, movies)
+                                n_folds=int(section["n_folds"]), seed=int(config["seed"]))
+        model.fit(fmri["fit"], y_fit, movies)
         predicted = model.predict(fmri["val"])
         r2 = 1 - ((predicted - y_val) ** 2).sum() / ((y_val - y_fit.mean(axis=0)) ** 2).sum()
         scores[lag] = {"validation_r2": float(r2), "cv_r2": float(model.cv_r2_[model.alpha_]), "alpha": model.alpha_,
@@ -121,8 +122,8 @@ def main():
     out = Path(args.out) / "results" / f"data-{args.data_seed}"
     out.mkdir(parents=True, exist_ok=True)
     preset = load_config(args.preset)
-    choices = {"lag": int(preset["data"]["lag"]), "paper": {"strength": 1.0,
-                                                             "guidance": float(load_config("tiny")["sampling"]["guidance_scale"])},
+    paper_guidance = float(load_config("tiny")["sampling"]["guidance_scale"])
+    choices = {"lag": int(preset["data"]["lag"]), "paper": {"strength": 1.0, "guidance": paper_guidance},
                "best": {"strength": float(preset["sampling"]["strength"]),
                         "guidance": float(preset["sampling"]["guidance_scale"])}, "chosen_on_validation": args.choose}
     timings = {}

@@ -32,7 +32,7 @@ def command(ctx, out_dir, seed):
         )
     click.echo(f"models: {summary['models']}")
     if summary["retrieval"]:
-        click.echo("held-out retrieval (test split):")
+        click.echo("held-out retrieval (test split; validation movies, where prep held some out):")
         for line in retrieval_lines(summary["retrieval"]):
             click.echo(f"  {line}")
     decoded = summary["decoded"]

@@ -58,6 +58,6 @@ def command(ctx, subject, stages, preset, config_path, overrides, name, resume, 
         click.echo(f"left out {stage}: {why}")
     retrieval = retrieval_after_fit(summary)
     if retrieval:
-        click.echo("held-out retrieval (test split):")
+        click.echo("held-out retrieval (test split; validation movies, where prep held some out):")
         for line in retrieval_lines(retrieval):
             click.echo(f"  {line}")

@@ -174,7 +174,8 @@ def test_fit_with_a_bad_value_stops_at_once_and_writes_nothing(invoke, embedded_
 def test_a_preset_builds_on_its_base_preset():
     tiny, best = load_config("tiny"), load_config("tiny-perception-sdedit")
     assert best["preset"] == "tiny-perception-sdedit"
-    assert best["perception"]["enabled"] is True and best["sampling"]["strength"] == 0.6
+    assert best["perception"]["enabled"] is True and best["sampling"]["strength"] == 0.4
+    assert best["sampling"]["guidance_scale"] == 12.5 and tiny["sampling"]["guidance_scale"] == 6.0  # validation's
     # Everything else is the tiny preset's (the paper's method at tiny sizes).
     for section in ("encoder", "decoder", "decoder_text", "decoder_fmri", "contrastive"):
         assert best[section] == tiny[section]

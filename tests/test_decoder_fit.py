@@ -206,7 +206,7 @@ def test_evaluate_scores_decoded_clips_beside_the_baselines_and_caches_ridge(inv
     tc = "clip-consecutive-cosine (tiny-clip)"  # the protocol names the CLIP it used
     assert set(rows) == {("ssim", "mindvideo-rgb"), ("ssim", "gray-2d"), ("ssim", "neurons-columnwise"),
                          ("identification", "ssim:mindvideo-rgb"), ("psnr", "rgb-255"),
-                         ("temporal_consistency", tc), ("temporal_consistency", tc + " |gap to true clips|"),
+                         ("temporal_consistency", tc), ("temporal_consistency", tc + ", gap to true clips"),
                          ("temporal_consistency", tc + " (true clips)")}
     assert all(v is not None for v in rows[("ssim", "mindvideo-rgb")]["baselines"].values())
     for baseline in ("ridge", "pixel_ridge"):  # fitted with penalties chosen over movies, then cached

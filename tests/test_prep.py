@@ -351,6 +351,9 @@ def test_split_windows_keep_validation_movies_out_of_training(prepped, tmp_path)
         np.testing.assert_allclose(mean_training_window(train, 2), expected, rtol=1e-5, atol=1e-6)
         with pytest.raises(NeurocineError, match="in the test store"):
             split_window_starts(store, 2, split="test")
+    from neurocine_toolbox.training.decoder_stages import FrameImages
+
+    assert len(FrameImages(train, 16)) == (8 + 6) * 6  # the VAE's frames: segA's and segC's, not segB's
     with open_store(test) as store:
         assert not store.validation.any() and len(split_window_starts(store, 2)) == 5
         with pytest.raises(NeurocineError, match="in the train store"):

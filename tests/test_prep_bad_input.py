@@ -179,3 +179,11 @@ def test_good_run_through_the_cli(bids, invoke, tmp_path):
                                          "sub-01_split-train_desc-neurocine_bold.h5"]
     assert not list((bids / "derivatives/neurocine").rglob(".staging-*"))
     assert N_GRAYORDINATES == 91282
+
+
+def test_validation_movies_that_are_not_training_movies(bids, invoke):
+    fails(invoke, [bids, "--validation-movies", "test1.mp4"], "--validation-movies names test1.mp4",
+          "not among the training movies")
+    assert_nothing_written(bids)
+    fails(invoke, [bids, "--validation-movies", "segA.mp4"], "leaves fewer than 2 to train on")
+    assert_nothing_written(bids)

@@ -230,7 +230,8 @@ def test_p_values_carry_the_least_value_their_null_allows():
     result = paired_difference(better, np.zeros(39), runs)  # every clip better: the smallest p there is
     assert result["n_sign_blocks"] == 3 and result["n_null"] == 7
     assert result["p_floor"] == 0.25 and result["p_value"] == 0.25  # 2 / 2³: flipping every block always ties
-    assert format_p(result["p_value"], result["p_floor"], "3 blocks of clips") == "p=0.25 (the least 3 blocks of clips allow)"
+    printed = format_p(result["p_value"], result["p_floor"], "3 blocks of clips")
+    assert printed == "p=0.25 (the least 3 blocks of clips allow)"
     assert format_p(0.5, 0.25) == "p=0.5 (least possible 0.25)"
     assert format_p(None, None).startswith("p n/a")
     # many blocks, patterns drawn: the floor is (1 + the all-flipped patterns drawn) / (1 + patterns)

@@ -235,7 +235,8 @@ def _split_windows(config, split_store, split, rows):
     with open_store(split_store) as store:
         allowed = split_window_starts(store, window, lag, split)
         if not np.isin(rows, allowed).all():
-            raise NeurocineError(f"the decoded clips are not all {split} windows of this store; decode again", split_store)
+            raise NeurocineError(f"the decoded clips are not all {split} windows of this store; decode again",
+                                 split_store)
         return windows_at(store.fmri, rows, window, lag)
 
 
@@ -325,7 +326,8 @@ def ridge_clips(root, config, train_store, split_store, rows, cache_path, split=
     """
     decoder, trained_vae = config["decoder"], Path(root) / "vae" / "model"
     key = {**_ridge_cache_key(config, train_store, split_store, rows),
-           "vae": [decoder["vae"], decoder["pretrained"], trained_vae.stat().st_mtime_ns if trained_vae.is_dir() else None]}
+           "vae": [decoder["vae"], decoder["pretrained"],
+                   trained_vae.stat().st_mtime_ns if trained_vae.is_dir() else None]}
     cached = _read_cache(cache_path, key)
     if cached is not None:
         log.info("latent ridge baseline: cached (%s)", cache_path)
@@ -368,7 +370,8 @@ def pixel_ridge_clips(config, train_store, split_store, rows, cache_path, split=
              "cross-validation over %d movies", len(fmri), model.n_components, low.shape[2], len(np.unique(movies)))
     model.fit(fmri, targets, movies)
     clips = model.predict(_split_windows(config, split_store, split, rows), resolution, resolution)
-    info = {**_ridge_info(model.ridge_, len(fmri)), "size": int(low.shape[2]), "components": len(model.pca_.components_),
+    info = {**_ridge_info(model.ridge_, len(fmri)), "size": int(low.shape[2]),
+            "components": len(model.pca_.components_),
             "variance_in_components": model.explained_by_components_}
     _write_cache(cache_path, key, clips=clips, info=json.dumps(info))
     return clips, info
@@ -470,6 +473,7 @@ def evaluate_files(out_dir, *, gifs=None, pred=None, truth=None, peer_split=Fals
     dict
         As written to ``metrics.json``.
     """
+    from .baselines import leave_one_out_mean_clips
     from .clip_files import read_clip_folders, read_peer_grid_gifs
 
     out_dir = Path(out_dir)
@@ -486,14 +490,13 @@ def evaluate_files(out_dir, *, gifs=None, pred=None, truth=None, peer_split=Fals
     else:
         decoded, true, names = read_clip_folders(pred, truth)
         source = {"pred": str(pred), "truth": str(truth)}
-    from .baselines import leave_one_out_mean_clips
-
     n = len(decoded)
     if n < 2:
         raise NeurocineError("scoring clips beside other clips' truth needs at least 2 clips", gifs or pred)
     runs = np.zeros(n, int) if not clips_per_run else np.arange(n) // int(clips_per_run)
     section = config["evaluation"]
-    scores = score_metrics(decoded, true, runs, metrics=metrics, baselines={"mean_clip": leave_one_out_mean_clips(true)},
+    scores = score_metrics(decoded, true, runs, metrics=metrics,
+                           baselines={"mean_clip": leave_one_out_mean_clips(true)},
                            models=models, n_way=section["n_way"], n_trials=section["n_trials"],
                            n_boot=section["n_boot"], n_null=section["n_null"], seed=int(config["seed"]),
                            max_others=section["identification_others"])
@@ -617,7 +620,8 @@ def table_lines(record):
         lines.append(f"| {row['name']} | {row['protocol']} | {_way(row)} | " + " | ".join(cells) + " |")
     standings = [(row, _standing(row, labels)) for row in record["metrics"]]
     lines += ["", "Which scores best, and the decoded clips against each baseline (paired 95 % intervals):", ""]
-    lines += [f"- {row['name']} {row['protocol']} {_way(row)}".rstrip() + f": {text}" for row, text in standings if text]
+    lines += [f"- {row['name']} {row['protocol']} {_way(row)}".rstrip() + f": {text}"
+              for row, text in standings if text]
     notes = [f"- {row['protocol']}: {row['note']}" for row in record["metrics"] if row.get("note")]
     return lines + ([""] + notes if notes else [])
 

@@ -273,7 +273,7 @@ def _temporal_rows(rows, models, truth, candidates):
     decoded = levels.pop("decoded")
     rows.add("temporal_consistency", protocol, decoded, levels, higher_is_better=None,
              note="no better direction on its own: a still clip scores 1, a flickering one low; compare the gap")
-    rows.add("temporal_consistency", protocol + " |gap to true clips|", gaps.pop("decoded"), gaps,
+    rows.add("temporal_consistency", protocol + ", gap to true clips", gaps.pop("decoded"), gaps,
              higher_is_better=False,
              note="per clip |consistency of the prediction − consistency of its true clip|: lower is better")
     rows.add("temporal_consistency", protocol + " (true clips)", true, {}, higher_is_better=None)

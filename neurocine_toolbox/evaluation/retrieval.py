@@ -145,7 +145,8 @@ def format_retrieval(name, result):
 
 
 @torch.no_grad()
-def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_size=64, device=None, seed=0):
+def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_size=64, device=None, seed=0,
+                      split=None):
     """fMRI→image and fMRI→caption retrieval of an encoder on a store's windows.
 
     Parameters
@@ -159,6 +160,8 @@ def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_si
     batch_size : int
     device : torch.device, optional
     seed : int
+    split : {"test", "validation", "train"}, optional
+        Which windows of the store (default: the store's own split).
 
     Returns
     -------
@@ -171,7 +174,8 @@ def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_si
     from ..data.targets import window_targets
 
     device = device or next(encoder.parameters()).device
-    dataset = FMRIWindowDataset(test_store, window=window, lag=lag, with_frames=False, with_embeddings=True)
+    dataset = FMRIWindowDataset(test_store, window=window, lag=lag, with_frames=False, with_embeddings=True,
+                                split=split)
     encoder.eval()
     embeds, texts, images, runs = [], [], [], []
     for batch in DataLoader(dataset, batch_size=batch_size):  # in order: windows stay in time order
@@ -187,8 +191,11 @@ def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_si
     }
 
 
-def evaluate_encoder(model_dir, test_store, config, out_dir):
+def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None):
     """Held-out retrieval of a trained encoder (:func:`encoder_retrieval`), written to ``out_dir/retrieval.json``.
+
+    Scored on the test split (to report) and, where ``train_store`` marks validation movies, on
+    them too (to choose by: an encoder, a checkpoint, a setting).
 
     Parameters
     ----------
@@ -200,20 +207,31 @@ def evaluate_encoder(model_dir, test_store, config, out_dir):
         The run's resolved config (``data.window``, ``data.lag``, ``evaluation.top_k``, ``seed``).
     out_dir : Path
         Where ``retrieval.json`` goes (the encoder stage's folder).
+    train_store : Path, optional
+        The training store, whose validation movies (if any) are scored too.
 
     Returns
     -------
     dict
-        :func:`encoder_retrieval`'s result, with ``test_store`` and ``test_fmri_in_training``.
+        :func:`encoder_retrieval`'s result on the test split, with ``test_store``,
+        ``test_fmri_in_training`` and ``validation`` (the same on the validation windows, or None).
     """
+    from ..data.store import open_store
     from ..models.fmri_encoder import FMRIEncoder
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     encoder = FMRIEncoder.from_pretrained(model_dir).to(device)
-    result = encoder_retrieval(encoder, test_store, config["data"]["window"], config["data"]["lag"],
-                               tuple(config["evaluation"]["top_k"]), device=device, seed=config["seed"])
+    window, lag, top_k = config["data"]["window"], config["data"]["lag"], tuple(config["evaluation"]["top_k"])
+    result = encoder_retrieval(encoder, test_store, window, lag, top_k, device=device, seed=config["seed"])
     result["test_store"] = str(test_store)
     result["test_fmri_in_training"] = bool(config["pretrain"]["include_test_fmri"])
+    result["validation"] = None
+    if train_store is not None:
+        with open_store(train_store) as store:
+            marked = bool(store.validation.any())
+        if marked:
+            result["validation"] = encoder_retrieval(encoder, train_store, window, lag, top_k, device=device,
+                                                     seed=config["seed"], split="validation")
     write_text_atomic(Path(out_dir) / "retrieval.json", json.dumps(result, indent=2) + "\n")
     return result
 
@@ -236,17 +254,21 @@ def retrieval_after_fit(fitted):
         return None
     stage_dir = Path(fitted["root"]) / "encoder"
     if "encoder" in fitted["ran"]:
-        return evaluate_encoder(stage_dir / "model", fitted["stores"]["test"], fitted["config"], stage_dir)
+        return evaluate_encoder(stage_dir / "model", fitted["stores"]["test"], fitted["config"], stage_dir,
+                                fitted["stores"]["train"])
     if "encoder" in fitted["skipped"] and (stage_dir / "retrieval.json").is_file():
         return json.loads((stage_dir / "retrieval.json").read_text())
     return None
 
 
 def retrieval_lines(result):
-    """The retrieval scores as printed lines (protocol, accuracy, interval, chance, p)."""
+    """The retrieval scores as printed lines (split, protocol, accuracy, interval, chance, p)."""
     lines = []
-    for key, label in (("fmri_to_image", "fMRI→image"), ("fmri_to_caption", "fMRI→caption")):
-        lines += format_retrieval(label, result[key])
+    for split, scores in (("test", result), ("validation", result.get("validation"))):
+        if scores is None:
+            continue
+        for key, label in (("fmri_to_image", "fMRI→image"), ("fmri_to_caption", "fMRI→caption")):
+            lines += [f"{split}: {line}" for line in format_retrieval(label, scores[key])]
     if result.get("test_fmri_in_training"):
         lines.append("note: the test split's fMRI was used in pre-training (--include-test-fmri-in-pretraining)")
     return lines

@@ -432,9 +432,9 @@ def block_sign_flip_null(differences, runs, block, n_null=1000, seed=0):
     runs : array_like ``[N]``
     block : int
     n_null : int
-        Every sign pattern is used when there are at most ``n_null`` (patterns with the first
-        block's sign fixed, then both signs of each: the null is symmetric); else ``n_null``
-        are drawn.
+        Every sign pattern but the identity is used when there are at most ``n_null`` (the one
+        that flips every block among them, which always ties the observed value: hence the
+        floor of :func:`paired_difference`); else ``n_null`` are drawn.
     seed : int
 
     Returns

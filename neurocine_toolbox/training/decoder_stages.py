@@ -20,6 +20,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
@@ -54,14 +55,18 @@ def _device():
 
 
 class FrameImages(Dataset):
-    """Every stored training frame, resized, in memory: float ``[3, R, R]`` in [−1, 1]."""
+    """Every stored training frame, resized, in memory: float ``[3, R, R]`` in [−1, 1].
+
+    The frames of the validation movies a training store marks are left out: they are held out
+    of all training.
+    """
 
     def __init__(self, path, resolution, chunk=64):
         with open_store(path) as store:
-            n = store.n_frame_rows
             data = store.distinct_frames
-            parts = [frames_to_tensor(data[i:i + chunk], resolution).flatten(0, 1).half()
-                     for i in range(0, n, chunk)]
+            keep = np.setdiff1d(np.arange(store.n_frame_rows), store.frame_rows[store.validation])
+            parts = [frames_to_tensor(data[keep[i:i + chunk]], resolution).flatten(0, 1).half()
+                     for i in range(0, len(keep), chunk)]
         self.images = torch.cat(parts)
 
     def __len__(self):
