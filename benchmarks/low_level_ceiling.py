@@ -12,7 +12,7 @@ On a decoded run (``decoded-test/frames.npz``; the mean clip of ``evaluate``), s
   and pooled embedding), each decoded and scored too.
 
 Every ridge is fitted on the training split only, its penalty chosen by ``GridSearchCV`` with
-``GroupKFold`` over the training runs. ``--sdedit`` also decodes with the run's pipeline from
+``GroupKFold`` over the training movies (the validation movies left out). ``--sdedit`` also decodes with the run's pipeline from
 the mean clip's and the pixel ridge's latents at strengths 0.5 and 0.3.
 
 Usage::
@@ -50,7 +50,7 @@ def main():
 
     from neurocine_toolbox.config import load_config
     from neurocine_toolbox.data.clips import clip_frame_indices, frames_to_tensor, mean_training_window, tensor_to_frames
-    from neurocine_toolbox.data.dataset import window_starts, windows_at
+    from neurocine_toolbox.data.dataset import split_window_starts, windows_at
     from neurocine_toolbox.data.store import open_store, store_path
     from neurocine_toolbox.evaluation.evaluate import clips_to_latents
     from neurocine_toolbox.evaluation.pixel_metrics import ssim_per_frame
@@ -64,13 +64,13 @@ def main():
 
     def split(name):
         with open_store(store_path(args.derivatives, args.subject, name)) as store:
-            starts = window_starts(store.runs, store.tr_in_run, window, lag)
+            starts = split_window_starts(store, window, lag, name)
             fmri = windows_at(store.fmri, starts, window, lag)
             index = clip_frame_indices(store.frames_per_tr, frames)
             clips = tensor_to_frames(frames_to_tensor(store.frames[starts][:, index], resolution))
-            return fmri, clips, store.runs[starts]
+            return fmri, clips, store.stimulus[starts]
 
-    (f_train, c_train, runs), (f_test, c_test, _) = split("train"), split("test")
+    (f_train, c_train, runs), (f_test, c_test, _) = split("train"), split("test")  # runs: the movies, CV's groups
     x_train, x_test = f_train.reshape(len(f_train), -1), f_test.reshape(len(f_test), -1)
     pipe = NeuroCinePipeline.from_pretrained(root / "decoder-fmri" / "model")
     pipe.set_progress_bar_config(disable=True)

@@ -17,7 +17,7 @@ intervals, paired differences), beside the mean-clip and ridge baselines:
 - ``SDEdit from the truth's layout`` (an oracle) and ``from the fMRI's layout``: the run's pipeline
   started at the run's strength from a coarse clip, each frame's 4x4 grid of cell colours (the
   simulated brain's retinotopic grid) upsampled bilinearly; the truth's cells, or the cells a
-  reduced-rank ridge (``PerceptionRidge``, penalty by cross-validation over training runs)
+  reduced-rank ridge (``PerceptionRidge``, penalty by cross-validation over training movies)
   predicts from the test window. Does the decoder follow a layout, and does the fMRI give one?
 
 It also splits each SSIM map (the 7x7 windows of the protocol, per channel, averaged) into the
@@ -81,7 +81,7 @@ def main():
     from neurocine_toolbox.config import load_config
     from neurocine_toolbox.data.clips import frames_to_tensor, mean_training_window, tensor_to_frames
     from neurocine_toolbox.data.clips import clip_frame_indices
-    from neurocine_toolbox.data.dataset import window_starts, windows_at
+    from neurocine_toolbox.data.dataset import split_window_starts, windows_at
     from neurocine_toolbox.data.store import open_store, store_path
     from neurocine_toolbox.evaluation.evaluate import (EvaluationModels, clips_to_latents, evaluation_cache_dir,
                                                        latents_to_clips)
@@ -117,12 +117,12 @@ def main():
 
     samples = [decoded["decoded"]] + [sample(seed + 1000 * k) for k in range(1, args.samples)]
     with open_store(store_path(args.derivatives, args.subject, "train")) as store:
-        starts = window_starts(store.runs, store.tr_in_run, window, lag)
+        starts = split_window_starts(store, window, lag, "train")
         train_fmri = windows_at(store.fmri, starts, window, lag)
         index = clip_frame_indices(store.frames_per_tr, frames)
         train_clips = tensor_to_frames(frames_to_tensor(store.frames[starts][:, index], resolution))
-        train_runs = store.runs[starts]
-    layout = PerceptionRidge(rank=64).fit(train_fmri, cell_colours(train_clips), train_runs)
+        train_movies = store.stimulus[starts]
+    layout = PerceptionRidge(rank=64).fit(train_fmri, cell_colours(train_clips), train_movies)
     predicted_cells, true_cells = layout.predict(fmri), cell_colours(truth)
     layout_r2 = 1 - (((predicted_cells - true_cells) ** 2).sum()
                      / ((true_cells - cell_colours(train_clips).mean(axis=0)) ** 2).sum())

@@ -5,7 +5,7 @@ the gain is the start being an average scene rather than the fMRI's?)
 
 For a run that ``neurocine decode`` has decoded (``decoded-test/frames.npz``), a ridge regression
 from the training windows' fMRI to their clips' VAE latents (the evaluation's ridge baseline,
-``evaluate.ridge_latents``: alpha by cross-validation over runs, training split only) predicts each
+``evaluate.ridge_latents``: penalties by cross-validation over training movies, training windows only) predicts each
 test window's latents; the run's pipeline then denoises from them, noised to each ``--strength``
 (SDEdit; 1 is the plain decode), with decode's own settings, seeds and guidance negative (the mean
 training window). Every variant, the ridge clip itself and the mean training clip are scored by

@@ -69,3 +69,18 @@ def test_other_clips_are_every_other_clip_or_a_seeded_draw_without_the_clip_itse
     assert not (drawn == np.arange(300)[:, None]).any()
     assert all(len(set(row)) == 50 for row in drawn)
     np.testing.assert_array_equal(drawn, other_clips(300, max_others=50, seed=3))
+
+
+@pytest.mark.parametrize("metric", ["ssim", "pixcorr"])
+def test_several_pairings_of_the_same_predictions_score_as_each_alone(metric):
+    """The decoded clips and their shuffled baseline share predictions: one call, the same numbers."""
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 256, (12, 2, 8, 8, 3), dtype=np.uint8)
+    pred = np.clip(truth.astype(int) + rng.integers(-90, 90, truth.shape), 0, 255).astype(np.uint8)
+    partners = np.roll(np.arange(12), 6)
+    both = identification(metric, pred, truth, own=np.stack([np.arange(12), partners]))
+    np.testing.assert_array_equal(both[0], identification(metric, pred, truth))
+    np.testing.assert_array_equal(both[1], identification(metric, pred, truth, own=partners))
+    constant = pred[:1]
+    np.testing.assert_array_equal(identification(metric, constant, truth, own=np.arange(12)),
+                                  identification(metric, np.repeat(constant, 12, axis=0), truth))

@@ -81,9 +81,10 @@ def identification(metric, pred, truth, own=None, others=None, max_others=MAX_OT
     pred : uint8 ``[N, F, H, W, 3]`` or ``[1, F, H, W, 3]``
         The prediction for each clip (one prediction is used for every clip: a constant output).
     truth : uint8 ``[N, F, H, W, 3]``
-    own : array_like of int ``[N]``, optional
+    own : array_like of int ``[N]`` or ``[m, N]``, optional
         The truth each prediction belongs to (default: clip i's own, ``i``; the shuffled baseline
-        gives each decoded clip another clip's truth).
+        gives each decoded clip another clip's truth). Several rows score the same predictions
+        against several pairings, each pair scored once.
     others : int ``[N, K]``, optional
         The other truths each prediction is compared with (default :func:`other_clips`); a
         clip's own truth among them is left out of its comparisons.
@@ -91,18 +92,25 @@ def identification(metric, pred, truth, own=None, others=None, max_others=MAX_OT
 
     Returns
     -------
-    ndarray ``[N]``
+    ndarray ``[N]`` (``[m, N]`` for several rows of ``own``)
         Fraction of the compared truths scoring strictly below the own truth (ties count against
         the prediction, so a constant output cannot gain from them).
     """
-    truth = np.asarray(truth)
+    truth, pred = np.asarray(truth), np.asarray(pred)
     n = len(truth)
-    pred = np.asarray(pred)
-    which = np.zeros(n, np.int64) if len(pred) == 1 else np.arange(n)
-    own = np.arange(n) if own is None else np.asarray(own, np.int64)
+    one_row = own is None or np.ndim(own) == 1
+    own = np.arange(n)[None] if own is None else np.atleast_2d(np.asarray(own, np.int64))
     others = other_clips(n, max_others, seed) if others is None else np.asarray(others, np.int64)
-    own_score = pair_scores(metric, pred, truth, which, own)
-    scores = pair_scores(metric, pred, truth, np.repeat(which, others.shape[1]), others.ravel()).reshape(others.shape)
-    compared = others != own[:, None]
-    lower = (scores < own_score[:, None] - 1e-12) & compared
-    return lower.sum(axis=1) / np.maximum(compared.sum(axis=1), 1)
+    if len(pred) == 1:  # a constant output: its score against each truth, once
+        table = pair_scores(metric, pred, truth, np.zeros(n, np.int64), np.arange(n))
+        own_scores, scores = table[own], np.broadcast_to(table[others], (len(own), *others.shape))
+    else:  # every pair (clip, truth) any row needs, scored once
+        wanted = np.concatenate([others, own.T], axis=1)  # [N, K + m]
+        table = pair_scores(metric, pred, truth, np.repeat(np.arange(n), wanted.shape[1]), wanted.ravel())
+        table = table.reshape(wanted.shape)
+        own_scores, scores = table[:, others.shape[1]:].T, np.broadcast_to(table[:, :others.shape[1]],
+                                                                            (len(own), *others.shape))
+    compared = others[None] != own[:, :, None]
+    lower = (scores < own_scores[:, :, None] - 1e-12) & compared
+    result = lower.sum(axis=2) / np.maximum(compared.sum(axis=2), 1)
+    return result[0] if one_row else result

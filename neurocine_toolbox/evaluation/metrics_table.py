@@ -185,8 +185,12 @@ def score_metrics(decoded, truth, runs, *, metrics=METRICS, baselines=None, mode
     others = other_clips(n, max_others, seed) if n >= 2 and {"ssim", "pixcorr"} & set(metrics) else None
 
     def identification_row(metric, protocol):
-        scores = {name: identification(metric, clips, truth, own=index, others=others)
-                  for name, (clips, index) in candidates.items()}
+        scores = {}
+        for clips in {id(c): c for c, _ in candidates.values()}.values():  # the decoded and shuffled share clips
+            names = [name for name, (c, _) in candidates.items() if c is clips]
+            values = identification(metric, clips, truth, own=np.stack([candidates[k][1] for k in names]),
+                                    others=others)
+            scores.update(zip(names, values))
         compared = others.shape[1]
         rows.add("identification", protocol, scores.pop("decoded"), scores, chance=IDENTIFICATION_CHANCE, n_way=2,
                  note=f"2-way identification by {protocol}: the share of {'all ' if compared == n - 1 else ''}"
