@@ -242,8 +242,8 @@ def test_rerun_replaces_earlier_embeddings(sidecar_store, tmp_path):
     with open_store(path) as store:
         assert sorted(store._file) == sorted(["captions", "clip_image_embeds", "clip_text_embeds", "clip_text_states",
                                               "fmri", "frame_rows", "frames", "run_sources", "runs", "stimulus",
-                                              "stimulus_files", "stimulus_time", "tr_in_run", "voxel_grayordinates",
-                                              "voxel_rois"])
+                                              "stimulus_files", "stimulus_time", "tr_in_run", "validation",
+                                              "voxel_grayordinates", "voxel_rois"])
         assert list(store.captions) != old_captions and store.attrs["embedding"]["captions"] == "model"
         np.testing.assert_array_equal(store.fmri, fmri)
         new_attrs = {k: v for k, v in store.attrs.items() if k != "embedding"}
