@@ -73,6 +73,9 @@ setup(
         # Spin tests of the attention report (neuromaps.nulls.spins.gen_spinsamples): netneurotools
         # 0.3 dropped it and 0.2.5 no longer imports with current scipy.
         "neuromaps>=0.0.5",
+        # The natural world's motion-energy features (simulate --preset benchmark): the Gallant
+        # lab's implementation of Nishimoto et al. 2011's model.
+        "pymoten>=0.1.3",
     ],
     # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
     extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel", "tensorboard>=2.10",

@@ -33,11 +33,11 @@ KEYS = [("ssim", "mindvideo-rgb", None), ("pixcorr", "rgb-pearson", None), ("ide
         ("identification", "pixcorr:rgb-pearson", 2), ("frame_nway", "peers", 50), ("clip_nway", "peers", 50)]
 #: Baselines that do not depend on the decoded clips (the same for every row of a run); the
 #: shuffled baseline does, so each row has its own.
-SHARED_BASELINES = ("flat", "mean_clip", "ridge", "pixel_ridge")
+SHARED_BASELINES = ("flat", "mean_clip", "ridge", "pixel_ridge", "vae_oracle")
 
 
-def dataset(out, seed):
-    """The demo's dataset, simulated with ``seed`` (prepared and embedded once)."""
+def dataset(out, seed, simulation=None):
+    """The demo's dataset (or ``simulate --preset simulation``), simulated with ``seed``, prepared and embedded once."""
     from neurocine_toolbox.config import load_config
     from neurocine_toolbox.data.embedding import embed_stores
     from neurocine_toolbox.data.prep import prep
@@ -49,7 +49,7 @@ def dataset(out, seed):
     if (derivatives / "embedded.done").is_file():
         return derivatives
     if not (bids / "dataset_description.json").is_file():
-        simulate_dataset(bids, seed=seed, progress=False, **SIMULATION)
+        simulate_dataset(bids, seed=seed, progress=False, **({"preset": simulation} if simulation else SIMULATION))
     stores = prep(bids, options=PREP, progress=False)
     embed_stores(stores, dict(load_config("tiny")["embedding"], captions="sidecar"), progress=False, bids_dir=bids)
     (derivatives / "embedded.done").write_text("")
@@ -85,6 +85,9 @@ def main():
     parser.add_argument("--preset", default="tiny-perception-sdedit")
     parser.add_argument("--row", action="append", default=[], help="name=[preset]:sampling.key=value,...")
     parser.add_argument("--metrics", nargs="+", help="evaluate's metrics (default: the run's config)")
+    parser.add_argument("--simulation", help="simulate preset (default: the demo's, small); e.g. benchmark")
+    parser.add_argument("--fit-set", action="append", default=[],
+                        help="config override for training, key=value (e.g. data.lag=3 as chosen on validation)")
     args = parser.parse_args()
 
     from neurocine_toolbox.evaluation.evaluate import evaluate_run
@@ -95,7 +98,7 @@ def main():
     results = Path(args.out) / "results"
     summary = {}
     for data_seed in args.data_seeds:
-        derivatives = dataset(args.out, data_seed)
+        derivatives = dataset(args.out, data_seed, args.simulation)
         for train_seed in args.train_seeds:
             for row, preset, settings in rows:
                 preset = preset or args.preset
@@ -105,10 +108,11 @@ def main():
                     metrics = json.loads((target / "metrics.json").read_text())
                 else:
                     start = time.perf_counter()
-                    fit(derivatives, "01", preset=preset, overrides=[f"seed={train_seed}"], name=name, progress=False)
+                    fit(derivatives, "01", preset=preset, overrides=[*args.fit_set, f"seed={train_seed}"], name=name,
+                        progress=False)
                     fitted = time.perf_counter() - start
                     decode_split(derivatives, "01", name=name, overrides=settings, force=True, progress=False)
-                    record = evaluate_run(derivatives, "01", name=name, baselines=("ridge", "pixel_ridge"),
+                    record = evaluate_run(derivatives, "01", name=name, baselines=("ridge", "pixel_ridge", "vae_oracle"),
                                           metrics=args.metrics, progress=False)
                     target.mkdir(parents=True, exist_ok=True)
                     for file in ("metrics.json", "metrics.md"):

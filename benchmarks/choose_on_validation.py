@@ -113,12 +113,13 @@ def main():
     parser.add_argument("--train-seed", type=int, default=0)
     parser.add_argument("--preset", default="tiny-perception-sdedit")
     parser.add_argument("--choose", action="store_true", help="choose lag, guidance and strength on validation")
+    parser.add_argument("--simulation", help="simulate preset (default: the demo's, small); e.g. benchmark")
     args = parser.parse_args()
 
     from neurocine_toolbox.config import load_config
     from neurocine_toolbox.training.fit import fit
 
-    derivatives = dataset(args.out, args.data_seed)
+    derivatives = dataset(args.out, args.data_seed, args.simulation)
     out = Path(args.out) / "results" / f"data-{args.data_seed}"
     out.mkdir(parents=True, exist_ok=True)
     preset = load_config(args.preset)
@@ -152,7 +153,7 @@ def main():
         setting = choices[row]
         record = decode_and_score(derivatives, name, "test", [f"sampling.strength={setting['strength']}",
                                                               f"sampling.guidance_scale={setting['guidance']}"],
-                                  baselines=("ridge", "pixel_ridge"))
+                                  baselines=("ridge", "pixel_ridge", "vae_oracle"))
         timings[f"test {row}"] = time.perf_counter() - start
         for suffix in ("md", "json"):
             shutil.copy(record["out_dir"] / f"metrics.{suffix}", out / f"test-{row}.{suffix}")

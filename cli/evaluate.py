@@ -18,10 +18,11 @@ def _metrics(value):
               help="Comma-separated subset of ssim, psnr, pixcorr, frame_nway, clip_nway, temporal_consistency "
                    "(default: evaluation.metrics of the config), e.g. ssim,pixcorr without classifier weights; "
                    "ssim and pixcorr bring their 2-way identification.")
-@click.option("--baseline", "baselines", multiple=True, type=click.Choice(["ridge", "pixel-ridge"]),
+@click.option("--baseline", "baselines", multiple=True, type=click.Choice(["ridge", "pixel-ridge", "vae-oracle"]),
               help="Also train (once per run and split, then cached) and score the latent ridge (fMRI → VAE "
-                   "latents) or the pixel ridge (fMRI → low-resolution frames); repeatable. Flat grey, mean clip "
-                   "and shuffled are always scored.")
+                   "latents) or the pixel ridge (fMRI → low-resolution frames), or score the truth through the "
+                   "run's VAE (vae-oracle: the ceiling); repeatable. Flat grey, mean clip and shuffled are always "
+                   "scored.")
 @click.option("--compare", nargs=2, metavar="RUN_A RUN_B",
               help="Paired differences of every metric between two evaluated runs on the same clips.")
 @click.option("--gifs", type=click.Path(exists=True, file_okay=False),

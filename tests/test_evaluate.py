@@ -362,3 +362,35 @@ def test_selection_score_is_the_mean_share_from_chance_to_perfect_of_the_specifi
     assert selection_score(record, "flat") == pytest.approx((0 - 1 + 0 + 0) / 4)  # flat: at or below chance
     with pytest.raises(NeurocineError, match="needs the rows clip_nway:peers:50"):
         selection_score({"metrics": record["metrics"][:3]})
+
+
+def test_vae_oracle_is_the_truth_through_the_runs_vae_cached_and_never_best(tmp_path, monkeypatch):
+    import torch
+    from diffusers import AutoencoderKL
+
+    from neurocine_toolbox.training import decoder_stages
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=8,
+                        sample_size=16).eval()
+    loads = []
+    monkeypatch.setattr(decoder_stages, "decoder_vae", lambda config, root: loads.append(1) or (vae, "tiny-vae"))
+    config = {"decoder": {"vae": None, "pretrained": "tiny"}}
+    truth = np.random.default_rng(1).integers(0, 256, (4, 2, 16, 16, 3), dtype=np.uint8)
+    cache = tmp_path / "vae_oracle.npz"
+    clips, info = evaluation.vae_oracle_clips(tmp_path, config, truth, cache_path=cache)
+    np.testing.assert_array_equal(clips, evaluation.latents_to_clips(vae, evaluation.clips_to_latents(vae, truth)))
+    assert info == {"vae": "tiny-vae"} and cache.is_file()
+    again, _ = evaluation.vae_oracle_clips(tmp_path, config, truth, cache_path=cache)
+    np.testing.assert_array_equal(again, clips)
+    assert len(loads) == 1  # read from the cache
+    evaluation.vae_oracle_clips(tmp_path, config, truth[::-1].copy(), cache_path=cache)
+    assert len(loads) == 2  # other truth: computed again
+    # scored as a ceiling: it has a column and paired differences, but the best is chosen without it
+    runs = np.repeat([0, 1], 2)
+    scores = score_metrics(truth[::-1].copy(), truth, runs, metrics=("ssim",), baselines={"vae_oracle": truth},
+                           n_boot=50)
+    row = next(r for r in scores["rows"] if r["name"] == "ssim")
+    assert row["baselines"]["vae_oracle"] == pytest.approx(1.0)
+    assert "vae_oracle" in row["versus_baselines"] and row["best"] != "vae_oracle"

@@ -75,6 +75,24 @@ def plan_runs(config):
     return runs
 
 
+def world_feature_names(config):
+    """Feature names, block index of each feature, and block names of ``config``'s world."""
+    if config.world == "natural":
+        from .natural_features import NATURAL_BLOCKS, natural_feature_names
+
+        return (*natural_feature_names(config.n_classes, config.n_scenes), NATURAL_BLOCKS)
+    return (*feature_names(config.n_classes, config.grid), BLOCKS)
+
+
+def build_brain(rng, config, blocks, movie_rows):
+    """One subject's true encoding model in ``config``'s world."""
+    if config.world == "natural":
+        from .cortex import build_cortex
+
+        return build_cortex(rng, config, blocks, movie_rows)
+    return build_subject_model(rng, config, blocks, movie_rows)
+
+
 def _check_output(out_dir):
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise NeurocineError("output folder exists and is not empty; give a new or empty folder", out_dir)
@@ -120,14 +138,14 @@ def simulate_dataset(out_dir, *, preset="small", seed=0, progress=True, **overri
     with StagedOutput(out_dir) as staged:
         regressors = _write_stimuli(staged, config, seed, progress)
         _write_metadata(staged, config, seed, preset)
-        names, blocks = feature_names(config.n_classes, config.grid)
+        names, blocks, block_names = world_feature_names(config)
         writer = DtseriesWriter(config.tr)
         movie_rows = np.concatenate([regressors[task][: round(sec / config.tr)]
                                      for task, sec, _ in config.segments()])
         for s in range(config.n_subjects):
             sub = subject_label(s)
-            model = build_subject_model(subject_rng(seed, s), config, blocks, movie_rows)
-            _write_truth(staged, sub, model, config, names, blocks)
+            model = build_brain(subject_rng(seed, s), config, blocks, movie_rows)
+            _write_truth(staged, sub, model, config, names, blocks, block_names)
             for run in progress_bar(runs, desc=f"sub-{sub} runs", enabled=progress, unit="run"):
                 _write_run(staged, writer, sub, run, config,
                            simulate_run(run_rng(seed, s, run), model,
@@ -146,19 +164,31 @@ def run_design(movie_regressors, run, config):
 
 def _write_stimuli(staged, config, seed, progress):
     """Movies, their clip tables and their features; returns ``{task: volume regressors}``."""
-    names, _ = feature_names(config.n_classes, config.grid)
+    names, _, _ = world_feature_names(config)
     out = {}
     segments = config.segments()
     for task, seconds, _ in progress_bar(segments, desc="movies", enabled=progress, unit="movie"):
-        clips = plan_clips(stimulus_rng(seed, task), seconds, config)
-        frame_feats = write_movie(staged.path(f"stimuli/{task}.mp4"), clips, config)
-        _write_tsv(staged.path(f"stimuli/{task}_clips.tsv"), clips_table(clips, config.fps))
+        movie = staged.path(f"stimuli/{task}.mp4")
+        truth = {}
+        if config.world == "natural":
+            from .natural_features import FEATURE_FPS, NaturalFeatureRecorder
+            from .natural_stimuli import plan_shots, shots_table, write_natural_movie
+
+            shots = plan_shots(stimulus_rng(seed, task), seconds, config)
+            recorder = NaturalFeatureRecorder(config.fps, config.n_classes, config.n_scenes, config.movie_size)
+            frames_truth = write_natural_movie(movie, shots, config, recorder)
+            frame_feats, feature_fps, table = recorder.features(), FEATURE_FPS, shots_table(shots, config.fps, config.movie_size)
+            truth = {f"frame_{k}": v for k, v in vars(frames_truth).items()}
+        else:
+            clips = plan_clips(stimulus_rng(seed, task), seconds, config)
+            frame_feats, feature_fps, table = write_movie(movie, clips, config), config.fps, clips_table(clips, config.fps)
+        _write_tsv(staged.path(f"stimuli/{task}_clips.tsv"), table)
         n_rows = round(seconds / config.tr) + config.end_extra
-        out[task] = volume_regressors(frame_feats, config.fps, config.tr, n_rows)
+        out[task] = volume_regressors(frame_feats, feature_fps, config.tr, n_rows)
         np.savez_compressed(
             staged.path(f"derivatives/simulation/stimuli/{task}_desc-truth_features.npz"),
             frame_features=frame_feats, volume_regressors=out[task], feature_names=np.array(names),
-            fps=config.fps, tr=config.tr,
+            fps=feature_fps, tr=config.tr, movie_fps=config.fps, **truth,
         )
     return out
 
@@ -189,6 +219,9 @@ def _write_metadata(staged, config, seed, preset):
         description="Encoding-model weights and stimulus features used to simulate the BOLD",
         source="bids:raw:", extra=links,
     ))
+    if config.world == "natural":
+        write_text_atomic(staged.path("derivatives/simulation/README.md"), _natural_truth_readme(config, seed))
+        return
     names, _ = feature_names(config.n_classes, config.grid)
     fields = {f"{g}_{b}": share for g, (_, shares) in GROUPS.items() for b, share in shares.items()}
     fields.update({f"{g}_areas": ", ".join(areas) for g, (areas, _) in GROUPS.items()})
@@ -200,15 +233,44 @@ def _write_metadata(staged, config, seed, preset):
     ))
 
 
-def _write_truth(staged, sub, model, config, names, blocks):
+def _natural_truth_readme(config, seed):
+    from . import cortex
+    from .natural_features import FEATURE_FPS, ME_SIZE, NATURAL_BLOCKS, natural_feature_names
+    from .natural_stimuli import MAX_OBJECTS
+
+    names, blocks = natural_feature_names(config.n_classes, config.n_scenes)
+    groups = "\n".join(f"  - {g} ({', '.join(areas)}): " + ", ".join(f"{b} {s}" for b, s in shares.items())
+                       for g, (areas, shares) in cortex.NATURAL_GROUPS.items())
+    return render_text(
+        "README_simulation_truth_natural.md", seed=seed, feature_fps=FEATURE_FPS, step=config.fps // FEATURE_FPS,
+        end_extra=config.end_extra, max_objects=MAX_OBJECTS, offset_scale=config.offset_scale,
+        drift_scale=config.drift_scale, drift_order=config.drift_order, n_features=len(names),
+        n_energy=int((blocks == NATURAL_BLOCKS.index("motion_energy")).sum()), me_size=ME_SIZE,
+        n_classes=config.n_classes, n_scenes=config.n_scenes, groups=groups,
+        slopes=", ".join(f"{a} {v}" for a, v in cortex.PRF_SLOPE.items()), dorsal_slope=cortex.DORSAL_PRF_SLOPE,
+        group_snr=", ".join(f"{g} {v}" for g, v in cortex.GROUP_SNR.items()), snr_log_sd=cortex.SNR_LOG_SD,
+    )
+
+
+def _write_truth(staged, sub, model, config, names, blocks, block_names):
+    extra = {}
+    group_names = GROUP_NAMES
+    if config.world == "natural":
+        from .cortex import NATURAL_GROUP_NAMES, SCREEN_DEGREES
+
+        group_names = NATURAL_GROUP_NAMES
+        extra = {"prf_sigma": model.prf_sigma, "grayordinate_snr": model.snr,
+                 "screen_degrees": SCREEN_DEGREES}
     np.savez_compressed(
         staged.path(f"derivatives/simulation/sub-{sub}/sub-{sub}_desc-truth_encoding.npz"),
         weights=model.weights, feature_names=np.array(names), feature_blocks=blocks,
-        block_names=np.array(BLOCKS), gains=model.gains, responsive=model.responsive,
-        group=model.group, group_names=np.array(GROUP_NAMES), rf_centre=model.rf_centre,
-        baseline=model.baseline, snr=config.snr, noise_rho=config.noise_rho,
+        block_names=np.array(block_names), gains=model.gains, responsive=model.responsive,
+        group=model.group, group_names=np.array(group_names), rf_centre=model.rf_centre,
+        baseline=model.baseline, snr=config.snr,
+        noise_rho=config.noise_rho if model.noise_rho is None else model.noise_rho,
         drift_order=config.drift_order, drift_scale=config.drift_scale,
         offset_scale=config.offset_scale, tr=config.tr, fps=config.fps, grid=config.grid,
+        world=config.world, **extra,
     )
 
 

@@ -93,6 +93,29 @@ def _signed_distance(shape, dx, dy_up, r, angle):
     raise ValueError(f"unknown shape {shape!r}")
 
 
+def clip_coverage(clip, size, fps, first, stop):
+    """How much of each pixel the clip's shape covers in frames ``first .. stop - 1`` of the clip.
+
+    Returns
+    -------
+    cover : ndarray, float32 ``[n, size, size]``
+        0 (background) to 1 (inside), with a one-pixel soft edge.
+    centre : ndarray, float32 ``[n, 2]``
+        The shape's centre (row, column) in pixels, wrapped into the frame.
+    """
+    vc = clip.visual_class
+    vx, vy = clip.velocity()
+    centres = np.arange(size, dtype=np.float32) + 0.5
+    t = np.arange(first, stop, dtype=np.float32) / fps
+    cx = clip.x0 + vx * size * t
+    cy = clip.y0 - vy * size * t  # screen "up" is towards row 0
+    dx = _wrap(centres[None, None, :] - cx[:, None, None], size)
+    dy_up = -_wrap(centres[None, :, None] - cy[:, None, None], size)
+    dist = _signed_distance(vc.shape, dx, dy_up, np.float32(clip.radius), vc.angle)
+    cover = np.clip(np.float32(0.5) + dist, 0.0, 1.0).astype(np.float32)
+    return cover, np.stack([cy % size, cx % size], axis=1).astype(np.float32)
+
+
 def draw_clip(clip, size, fps, chunk=CHUNK):
     """Yield the clip's frames as uint8 arrays ``[n, size, size, 3]``, ``chunk`` frames at a time.
 
@@ -105,19 +128,11 @@ def draw_clip(clip, size, fps, chunk=CHUNK):
         Frames per second (sets how far the shape moves per frame).
     """
     vc = clip.visual_class
-    vx, vy = clip.velocity()
     # Colour of a pixel for each of 256 coverage levels: one table look-up per pixel is
     # several times faster than blending three float channels.
     level = np.linspace(0.0, 1.0, 256)[:, None]
     table = np.rint(255 * (clip.background + (np.asarray(vc.rgb) - clip.background) * level))
     table = table.astype(np.uint8)
-    centres = np.arange(size, dtype=np.float32) + 0.5
     for first in range(0, clip.n_frames, chunk):
-        t = np.arange(first, min(first + chunk, clip.n_frames), dtype=np.float32) / fps
-        cx = clip.x0 + vx * size * t
-        cy = clip.y0 - vy * size * t  # screen "up" is towards row 0
-        dx = _wrap(centres[None, None, :] - cx[:, None, None], size)
-        dy_up = -_wrap(centres[None, :, None] - cy[:, None, None], size)
-        dist = _signed_distance(vc.shape, dx, dy_up, np.float32(clip.radius), vc.angle)
-        cover = np.clip(np.float32(0.5) + dist, 0.0, 1.0)
+        cover, _ = clip_coverage(clip, size, fps, first, min(first + chunk, clip.n_frames))
         yield np.take(table, (cover * np.float32(255) + np.float32(0.5)).astype(np.uint8), axis=0)

@@ -49,6 +49,8 @@ class SubjectModel:
     group: np.ndarray
     rf_centre: np.ndarray
     baseline: np.ndarray
+    #: AR(1) coefficient of this subject's noise; None: the config's ``noise_rho``.
+    noise_rho: float = None
 
     @property
     def responsive(self):
@@ -164,7 +166,7 @@ def simulate_run(rng, model, run_regressors, config):
     ----------
     rng : numpy.random.Generator
         The run's generator (noise, offset and drift are new draws for every run).
-    model : SubjectModel
+    model : SubjectModel or CortexModel
     run_regressors : ndarray ``[n_volumes, n_features]``
         HRF-convolved features at each volume's acquisition time (zeros before the movie).
     config : SimulationConfig
@@ -174,7 +176,8 @@ def simulate_run(rng, model, run_regressors, config):
     ndarray, float32 ``[n_volumes, 91282]``
     """
     n_vol = run_regressors.shape[0]
-    data = ar1_noise(rng, n_vol, N_GRAYORDINATES, config.noise_rho)
+    rho = config.noise_rho if model.noise_rho is None else model.noise_rho
+    data = ar1_noise(rng, n_vol, N_GRAYORDINATES, rho)
     drift = rng.standard_normal((config.drift_order, N_GRAYORDINATES), dtype=np.float32)
     offset = rng.standard_normal(N_GRAYORDINATES, dtype=np.float32)
     resp = np.flatnonzero(model.responsive)

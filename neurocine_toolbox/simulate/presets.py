@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from ..errors import NeurocineError
 from .classes import MAX_CLASSES
 
+WORLDS = ("shapes", "natural")
+
 
 @dataclass(frozen=True)
 class SimulationConfig:
@@ -37,6 +39,12 @@ class SimulationConfig:
     clip_max_seconds: float = 6.0
     #: Volumes acquired after each movie ends (Wen 2018: 4).
     end_extra: int = 4
+    #: ``"shapes"``: one shape on a dark background per clip, a grid-contrast brain (the demo's);
+    #: ``"natural"``: shapes in front of photographs, camera motion and cuts, a brain of
+    #: population receptive fields over motion energy (docs/simulate.md#the-natural-world).
+    world: str = "shapes"
+    #: Photographs the natural world's shots are drawn from (2-10).
+    n_scenes: int = 10
 
     def segments(self):
         """``[(task, seconds, repeats)]``: training segments first, then test segments."""
@@ -56,6 +64,15 @@ PRESETS = {
     "wen2018-size": SimulationConfig(
         n_subjects=1, n_train_segments=18, train_segment_seconds=480.0, n_test_segments=5,
         test_segment_seconds=480.0, train_repeats=2, test_repeats=10, movie_size=256,
+    ),
+    # A world to compare methods on (docs/simulate.md#the-natural-world): 8 test movies seen ten
+    # times (paired sign-flip tests reach p = 2/2^8), 20 training movies seen twice (a share of
+    # them held out for validation by prep), frames textured like real movies, shots of 2-8 s,
+    # and a brain of pRFs over motion energy whose noise and reliability follow published figures.
+    "benchmark": SimulationConfig(
+        n_train_segments=20, train_segment_seconds=64.0, n_test_segments=8, test_segment_seconds=32.0,
+        train_repeats=2, test_repeats=10, n_classes=8, world="natural", n_scenes=10, snr=0.18,
+        noise_rho=0.3, clip_min_seconds=2.0, clip_max_seconds=8.0,
     ),
 }
 
@@ -101,6 +118,15 @@ def _check(c):
     for name in ("n_test_segments", "test_repeats", "drift_order", "end_extra"):
         need(int(getattr(c, name)) == getattr(c, name) and getattr(c, name) >= 0,
              f"{name} must be a whole number >= 0 (got {getattr(c, name)})")
+    need(c.world in WORLDS, f"world must be one of {', '.join(WORLDS)} (got {c.world!r})")
+    if c.world == "natural":
+        from .natural_features import FEATURE_FPS, ME_SIZE
+        from .photographs import MAX_SCENES
+
+        need(2 <= c.n_scenes <= MAX_SCENES, f"n_scenes must be between 2 and {MAX_SCENES} (got {c.n_scenes})")
+        need(c.fps % FEATURE_FPS == 0,
+             f"the natural world's fps must be a multiple of {FEATURE_FPS} (its features' rate; got {c.fps})")
+        need(c.movie_size >= ME_SIZE, f"the natural world's movie_size must be >= {ME_SIZE} (got {c.movie_size})")
     need(c.n_subjects <= 99, f"at most 99 subjects (got {c.n_subjects})")
     need(c.tr > 0, f"tr must be positive (got {c.tr})")
     need(c.snr > 0, f"snr must be positive (got {c.snr})")
