@@ -146,3 +146,19 @@ def test_windows_are_grouped_by_simulated_class_or_caption_keyword():
     members, kind = window_categories(wen_like, np.arange(19), 1, categories=["dog"], min_windows=2)
     assert kind == "keyword" and members["dog"][0].sum() == 10
     assert window_categories(wen_like, np.arange(19), 1, categories="none") == ({}, "none")
+
+
+def test_natural_world_windows_are_grouped_by_their_shots_first_shape():
+    from neurocine_toolbox.simulate.classes import CLASSES
+    from neurocine_toolbox.simulate.drawing import Clip
+    from neurocine_toolbox.simulate.natural_stimuli import Shot
+
+    def caption(classes):
+        objects = tuple(Clip(0, 10, c, 5.0, 0.0, 0.0, 0.1, 0.0) for c in classes)
+        return Shot(0, 10, 1, objects, (50, 50, 40), (50, 50, 40), "still").caption()
+
+    captions = [caption([2, 0])] * 6 + [caption([0])] * 6  # a blue triangle and a red disc; a red disc alone
+    members, kind = window_categories(captions, np.arange(11), 2, min_windows=3)
+    assert kind == "class" and set(members) == {"blue_triangle", "red_disc"}
+    assert members["blue_triangle"][0].sum() == 5  # the first shape is the shot's class, not every shape
+    assert window_categories([CLASSES[0].caption() + " and more"] * 4, np.arange(3), 1)[1] != "class"

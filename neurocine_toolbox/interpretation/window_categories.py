@@ -21,15 +21,28 @@ next top bottom left right front back very image picture photo video frame close
 def simulated_class_names(captions):
     """Each caption's simulated class name (``"red_disc"`` …), or None when any caption is not one.
 
-    The simulated world's captions are generated from its classes
+    The simulated worlds' captions are generated from their classes
     (:meth:`~neurocine_toolbox.simulate.classes.VisualClass.caption`), so a caption identifies
-    its class exactly.
+    its class exactly: the shapes world's is the class's caption; the natural world's starts with
+    its shot's first shape (its class), followed by " and " another shape or " in front of " the
+    photograph.
     """
     from ..simulate.classes import CLASSES
 
     by_caption = {c.caption(): c.name for c in CLASSES}
-    names = [by_caption.get(str(caption)) for caption in captions]
-    return None if any(name is None for name in names) else names
+    shapes = {c.caption().removesuffix(" on a dark background"): c.name for c in CLASSES}
+
+    def name(caption):
+        caption = str(caption)
+        if caption in by_caption:
+            return by_caption[caption]
+        for shape, class_name in shapes.items():
+            if caption.startswith(shape + " and ") or caption.startswith(shape + " in front of "):
+                return class_name
+        return None
+
+    names = [name(caption) for caption in captions]
+    return None if any(n is None for n in names) else names
 
 
 def _words(caption):

@@ -165,23 +165,12 @@ def run_design(movie_regressors, run, config):
 def _write_stimuli(staged, config, seed, progress):
     """Movies, their clip tables and their features; returns ``{task: volume regressors}``."""
     names, _, _ = world_feature_names(config)
+    draw = _natural_movie if config.world == "natural" else _shapes_movie
     out = {}
     segments = config.segments()
     for task, seconds, _ in progress_bar(segments, desc="movies", enabled=progress, unit="movie"):
-        movie = staged.path(f"stimuli/{task}.mp4")
-        truth = {}
-        if config.world == "natural":
-            from .natural_features import FEATURE_FPS, NaturalFeatureRecorder
-            from .natural_stimuli import plan_shots, shots_table, write_natural_movie
-
-            shots = plan_shots(stimulus_rng(seed, task), seconds, config)
-            recorder = NaturalFeatureRecorder(config.fps, config.n_classes, config.n_scenes, config.movie_size)
-            frames_truth = write_natural_movie(movie, shots, config, recorder)
-            frame_feats, feature_fps, table = recorder.features(), FEATURE_FPS, shots_table(shots, config.fps, config.movie_size)
-            truth = {f"frame_{k}": v for k, v in vars(frames_truth).items()}
-        else:
-            clips = plan_clips(stimulus_rng(seed, task), seconds, config)
-            frame_feats, feature_fps, table = write_movie(movie, clips, config), config.fps, clips_table(clips, config.fps)
+        frame_feats, feature_fps, table, truth = draw(staged.path(f"stimuli/{task}.mp4"),
+                                                      stimulus_rng(seed, task), seconds, config)
         _write_tsv(staged.path(f"stimuli/{task}_clips.tsv"), table)
         n_rows = round(seconds / config.tr) + config.end_extra
         out[task] = volume_regressors(frame_feats, feature_fps, config.tr, n_rows)
@@ -191,6 +180,24 @@ def _write_stimuli(staged, config, seed, progress):
             fps=feature_fps, tr=config.tr, movie_fps=config.fps, **truth,
         )
     return out
+
+
+def _shapes_movie(path, rng, seconds, config):
+    """Draw and write one shapes-world movie: ``(frame features, their rate, clips table, {})``."""
+    clips = plan_clips(rng, seconds, config)
+    return write_movie(path, clips, config), config.fps, clips_table(clips, config.fps), {}
+
+
+def _natural_movie(path, rng, seconds, config):
+    """Draw and write one natural-world movie: features at 15 Hz, shots table, what each frame shows."""
+    from .natural_features import FEATURE_FPS, NaturalFeatureRecorder
+    from .natural_stimuli import plan_shots, shots_table, write_natural_movie
+
+    shots = plan_shots(rng, seconds, config)
+    recorder = NaturalFeatureRecorder(config.fps, config.n_classes, config.n_scenes)
+    shown = write_natural_movie(path, shots, config, recorder)
+    truth = {f"frame_{name}": array for name, array in vars(shown).items()}
+    return recorder.features(), FEATURE_FPS, shots_table(shots, config.fps), truth
 
 
 def _write_tsv(path, table):

@@ -114,13 +114,11 @@ class NaturalFeatureRecorder:
     fps : int
         The movie's frame rate; a multiple of :data:`FEATURE_FPS`.
     n_classes, n_scenes : int
-    size : int
-        Frame side, pixels.
     """
 
-    def __init__(self, fps, n_classes, n_scenes, size):
+    def __init__(self, fps, n_classes, n_scenes):
         self.step = fps // FEATURE_FPS
-        self.fps, self.n_classes, self.n_scenes, self.size = fps, n_classes, n_scenes, size
+        self.fps, self.n_classes, self.n_scenes = fps, n_classes, n_scenes
         self.luminance, self.other, self.n_seen = [], [], 0
 
     def __call__(self, frames, shot):

@@ -17,7 +17,7 @@ from ..data.video_writing import mp4_writer
 from .classes import CLASSES
 from .drawing import CHUNK, Clip, clip_coverage
 from .photographs import SCENES, photograph
-from .stimuli import _class_sequence, _clip_lengths
+from .stimuli import class_sequence, clip_lengths
 
 #: Column order of the natural world's ``stimuli/<name>_clips.tsv`` (the shapes world's, then
 #: the scene, every shape in the shot, and the camera).
@@ -42,7 +42,7 @@ class Shot:
     scene : int
         Index into :data:`~.photographs.SCENES`.
     objects : tuple of Clip
-        The shapes in front, first the shot's own class; drawn in this order.
+        The shapes in front, first the shot's own class, which is drawn last (on top).
     camera_start, camera_end : tuple of float
         ``(centre row, centre column, width)`` of the crop of the photograph shown in the
         first and last frame, in photograph pixels; the camera moves linearly between them.
@@ -67,7 +67,7 @@ class Shot:
         a = np.arange(first, stop, dtype=np.float64) / max(self.n_frames - 1, 1)
         return (1 - a)[:, None] * np.asarray(self.camera_start) + a[:, None] * np.asarray(self.camera_end)
 
-    def camera_phrase(self, photo_width):
+    def camera_phrase(self):
         """How the camera moves, in words (``"the camera pans to the left"``, ...)."""
         (r0, c0, w0), (r1, c1, w1) = self.camera_start, self.camera_end
         if self.camera_move == "zoom":
@@ -80,11 +80,11 @@ class Shot:
             return "the camera tilts down" if dr > 0 else "the camera tilts up"
         return "the camera is still"
 
-    def caption(self, photo_width):
+    def caption(self):
         """Ground-truth caption: the shapes, the photograph behind them, and the camera."""
         shapes = [o.visual_class.caption().removesuffix(" on a dark background") for o in self.objects]
         return (f"{' and '.join(shapes)} in front of {SCENES[self.scene].noun}, "
-                f"{self.camera_phrase(photo_width)}")
+                f"{self.camera_phrase()}")
 
 
 def _camera_path(rng, photo_shape, seconds):
@@ -131,24 +131,32 @@ def plan_shots(rng, seconds, config):
     """
     fps, size = config.fps, config.movie_size
     n_frames = round(seconds * fps)
-    lengths = _clip_lengths(rng, n_frames, fps, config.clip_min_seconds, config.clip_max_seconds)
-    classes = _class_sequence(rng, len(lengths), config.n_classes)
-    scenes = _class_sequence(rng, len(lengths), config.n_scenes)
+    lengths = clip_lengths(rng, n_frames, fps, config.clip_min_seconds, config.clip_max_seconds)
+    classes = class_sequence(rng, len(lengths), config.n_classes)
+    scenes = class_sequence(rng, len(lengths), config.n_scenes)
     shots, start = [], 0
     for length, cls, scene in zip(lengths, classes, scenes):
-        n_objects = int(rng.integers(1, MAX_OBJECTS + 1))
-        others = [int(c) for c in rng.permutation([c for c in range(config.n_classes) if c != cls])]
-        objects = tuple(Clip(
-            start=start, n_frames=length, class_index=c,
-            radius=float(rng.uniform(0.08, 0.16) * size),
-            x0=float(rng.uniform(0, size)), y0=float(rng.uniform(0, size)),
-            speed=float(rng.uniform(0.08, 0.3)), background=0.0,
-        ) for c in [cls] + others[: n_objects - 1])
-        photo = photograph(scene, PHOTO_SCALE * size)
-        camera_start, camera_end, move = _camera_path(rng, photo.shape, length / fps)
-        shots.append(Shot(start, length, scene, objects, camera_start, camera_end, move))
+        shots.append(random_shot(rng, start, length, cls, scene, size, fps, config.n_classes))
         start += length
     return shots
+
+
+def random_shot(rng, start, n_frames, class_index, scene, size, fps, n_classes):
+    """One shot of ``class_index`` in front of photograph ``scene``: 0-2 other shapes, a random camera.
+
+    Also what the tiny models of the natural world are trained on (:mod:`neurocine_toolbox.tiny_models`).
+    """
+    n_objects = int(rng.integers(1, MAX_OBJECTS + 1))
+    others = [int(c) for c in rng.permutation([c for c in range(n_classes) if c != class_index])]
+    objects = tuple(Clip(
+        start=start, n_frames=n_frames, class_index=c,
+        radius=float(rng.uniform(0.08, 0.16) * size),
+        x0=float(rng.uniform(0, size)), y0=float(rng.uniform(0, size)),
+        speed=float(rng.uniform(0.08, 0.3)), background=0.0,
+    ) for c in [class_index] + others[: n_objects - 1])
+    photo = photograph(scene, PHOTO_SCALE * size)
+    camera_start, camera_end, move = _camera_path(rng, photo.shape, n_frames / fps)
+    return Shot(start, n_frames, scene, objects, camera_start, camera_end, move)
 
 
 def _background(photo, crops, size):
@@ -183,16 +191,16 @@ def draw_shot(shot, size, fps, chunk=CHUNK):
         stop = min(first + chunk, shot.n_frames)
         image = _background(photo, shot.camera(first, stop), size)
         centres = []
-        for obj in shot.objects:
+        for obj in shot.objects[::-1]:  # the shot's own shape last, on top of the others
             cover, centre = clip_coverage(obj, size, fps, first, stop)
             colour = np.asarray(obj.visual_class.rgb, np.float32)
             image += cover[..., None] * (colour - image)
             centres.append(centre)
         frames = np.rint(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
-        yield frames, np.stack(centres, axis=1)
+        yield frames, np.stack(centres[::-1], axis=1)
 
 
-def shots_table(shots, fps, size):
+def shots_table(shots, fps):
     """The ``_clips.tsv`` table of a natural movie (onsets and durations in seconds)."""
     rows = []
     for shot in shots:
@@ -200,7 +208,7 @@ def shots_table(shots, fps, size):
         rows.append({
             "onset": round(shot.start / fps, 6), "duration": round(shot.n_frames / fps, 6),
             "class": shot.class_index, "class_name": vc.name, "shape": vc.shape, "colour": vc.colour,
-            "direction": vc.direction, "caption": shot.caption(PHOTO_SCALE * size),
+            "direction": vc.direction, "caption": shot.caption(),
             "scene": SCENES[shot.scene].name, "objects": "+".join(o.visual_class.name for o in shot.objects),
             "camera": shot.camera_move,
         })

@@ -18,7 +18,7 @@ from .features import frame_features
 CLIP_COLUMNS = ("onset", "duration", "class", "class_name", "shape", "colour", "direction", "caption")
 
 
-def _clip_lengths(rng, n_frames, fps, min_seconds, max_seconds):
+def clip_lengths(rng, n_frames, fps, min_seconds, max_seconds):
     """Clip lengths in frames, each within [min, max] seconds, summing to ``n_frames``."""
     lo, hi = round(min_seconds * fps), round(max_seconds * fps)
     lengths, left = [], n_frames
@@ -31,7 +31,8 @@ def _clip_lengths(rng, n_frames, fps, min_seconds, max_seconds):
     return lengths
 
 
-def _class_sequence(rng, n, n_classes):
+def class_sequence(rng, n, n_classes):
+    """``n`` class indices dealt as shuffled decks of ``n_classes``, never one twice in a row."""
     out = []
     while len(out) < n:
         deck = list(rng.permutation(n_classes))
@@ -57,8 +58,8 @@ def plan_clips(rng, seconds, config):
     """
     fps, size = config.fps, config.movie_size
     n_frames = round(seconds * fps)
-    lengths = _clip_lengths(rng, n_frames, fps, config.clip_min_seconds, config.clip_max_seconds)
-    classes = _class_sequence(rng, len(lengths), config.n_classes)
+    lengths = clip_lengths(rng, n_frames, fps, config.clip_min_seconds, config.clip_max_seconds)
+    classes = class_sequence(rng, len(lengths), config.n_classes)
     clips, start = [], 0
     for length, cls in zip(lengths, classes):
         clips.append(Clip(
