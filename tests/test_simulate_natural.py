@@ -68,7 +68,7 @@ def test_every_shape_is_where_the_truth_says(world):
         frames = _frames(world / f"stimuli/{movie}.mp4")
         truth = _truth(world, movie)
         classes, centres = truth["frame_object_class"], truth["frame_object_centre"]
-        assert classes.shape[0] == len(frames) and truth["movie_fps"] == 30
+        assert classes.shape[0] == len(frames) and truth["movie_fps"] == 15
         for f in range(0, len(frames), 7):
             vc = CLASSES[classes[f, 0]]  # the shot's own shape is drawn last, so nothing covers it
             if vc.shape not in FILLED:
