@@ -92,6 +92,10 @@ setup(
             "tiny-sd-random = neurocine_toolbox.tiny_models.diffusion:build_tiny_sd_random",
             "tiny-vit = neurocine_toolbox.tiny_models.vit:build_tiny_vit",
             "tiny-videomae = neurocine_toolbox.tiny_models.videomae:build_tiny_videomae",
+            "tiny-clip-natural = neurocine_toolbox.tiny_models.clip:build_tiny_clip_natural",
+            "tiny-sd-natural = neurocine_toolbox.tiny_models.diffusion:build_tiny_sd_natural",
+            "tiny-vit-natural = neurocine_toolbox.tiny_models.vit:build_tiny_vit_natural",
+            "tiny-videomae-natural = neurocine_toolbox.tiny_models.videomae:build_tiny_videomae_natural",
         ],
     },
 )

@@ -9,12 +9,14 @@ from neurocine_toolbox.errors import NeurocineError
 from neurocine_toolbox.models import pretrained
 from neurocine_toolbox.models.pretrained import build_tiny, builtin_builder, builtin_models, resolve_pretrained
 
-NAMES = ["tiny-blip", "tiny-clip", "tiny-sd", "tiny-sd-random", "tiny-videomae", "tiny-vit"]
+NAMES = ["tiny-blip", "tiny-clip", "tiny-clip-natural", "tiny-sd", "tiny-sd-natural", "tiny-sd-random",
+         "tiny-videomae", "tiny-videomae-natural", "tiny-vit", "tiny-vit-natural"]
 #: The version of the folders every cache holds today: bump it only when a builder's output changes.
-VERSIONS = {"tiny-blip": 4, "tiny-clip": 4, "tiny-sd": 5, "tiny-sd-random": 4, "tiny-videomae": 1, "tiny-vit": 1}
+VERSIONS = {"tiny-blip": 4, "tiny-clip": 4, "tiny-sd": 5, "tiny-sd-random": 4, "tiny-videomae": 1, "tiny-vit": 1,
+            "tiny-clip-natural": 1, "tiny-sd-natural": 1, "tiny-videomae-natural": 1, "tiny-vit-natural": 1}
 
 
-def test_the_four_names_are_registered_with_their_builders_and_versions():
+def test_the_names_are_registered_with_their_builders_and_versions():
     assert sorted(builtin_models()) == NAMES
     for name in NAMES:
         builder = builtin_builder(name)
@@ -26,8 +28,9 @@ def test_the_four_names_are_registered_with_their_builders_and_versions():
 def test_an_unknown_builtin_name_is_one_line_listing_the_known_ones():
     with pytest.raises(NeurocineError) as caught:
         resolve_pretrained("tiny-sdxl", "Stable Diffusion model", "decoder.pretrained")
-    assert str(caught.value) == ("unknown built-in model 'tiny-sdxl' (known: tiny-blip, tiny-clip, tiny-sd, "
-                                 "tiny-sd-random, tiny-videomae, tiny-vit) (set in decoder.pretrained)")
+    assert str(caught.value) == ("unknown built-in model 'tiny-sdxl' (known: tiny-blip, tiny-clip, tiny-clip-natural, "
+                                 "tiny-sd, tiny-sd-natural, tiny-sd-random, tiny-videomae, tiny-videomae-natural, "
+                                 "tiny-vit, tiny-vit-natural) (set in decoder.pretrained)")
     with pytest.raises(NeurocineError, match="^unknown built-in model 'tiny-x' "):
         build_tiny("tiny-x")
     assert not resolve_pretrained("org/tiny-model").is_local  # a Hugging Face id, not a built-in name

@@ -26,6 +26,9 @@ TEMPLATES = sorted(
     p.name for p in (REPO / "bids_templates").iterdir() if p.suffix in (".json", ".md")
 )
 CLI_MODULES = sorted(p.name for p in (REPO / "cli").glob("*.py"))
+#: The built-in model names the wheel's entry points declare (the natural world's variants too).
+BUILTIN_NAMES = ["tiny-blip", "tiny-clip", "tiny-clip-natural", "tiny-sd", "tiny-sd-natural", "tiny-sd-random",
+                 "tiny-videomae", "tiny-videomae-natural", "tiny-vit", "tiny-vit-natural"]
 
 
 def _run(cmd, **kwargs):
@@ -123,8 +126,7 @@ def test_wheel_declares_the_console_script_and_the_builtin_models(wheel):
     assert dict(entry_points["console_scripts"]) == {
         "neurocine": "neurocine_toolbox.cli.main:main"
     }
-    assert sorted(entry_points["neurocine.builtin_models"]) == ["tiny-blip", "tiny-clip", "tiny-sd", "tiny-sd-random",
-                                                                  "tiny-videomae", "tiny-vit"]
+    assert sorted(entry_points["neurocine.builtin_models"]) == BUILTIN_NAMES
 
 
 def test_installed_wheel_imports_and_reads_templates_away_from_repo(target, tmp_path):
@@ -136,8 +138,7 @@ def test_installed_wheel_imports_and_reads_templates_away_from_repo(target, tmp_
     for key in ("package", "cli", "templates_pkg"):
         assert Path(found[key]).is_relative_to(target), (key, found[key])
     # The built-in model names resolve, through the wheel's entry points, to its own builders.
-    assert sorted(found["builtin_models"]) == ["tiny-blip", "tiny-clip", "tiny-sd", "tiny-sd-random",
-                                               "tiny-videomae", "tiny-vit"]
+    assert sorted(found["builtin_models"]) == BUILTIN_NAMES
     for name, (module_file, version) in found["builtin_models"].items():
         assert Path(module_file).is_relative_to(target / "neurocine_toolbox" / "tiny_models"), (name, module_file)
         assert isinstance(version, int)

@@ -4,7 +4,8 @@ Three kinds of name:
 
 - a local folder (a ``save_pretrained`` output): loaded as is;
 - a built-in name (``tiny-clip``, ``tiny-blip``, ``tiny-sd``, ``tiny-sd-random``, ``tiny-vit``,
-  ``tiny-videomae``): a tiny model
+  ``tiny-videomae``, and the natural world's ``tiny-clip-natural``, ``tiny-sd-natural``,
+  ``tiny-vit-natural``, ``tiny-videomae-natural``): a tiny model
   built in code (:mod:`neurocine_toolbox.tiny_models`), once, into ``$NEUROCINE_CACHE/tiny/<name>``
   (default ``~/.cache/neurocine``). The builders are found through the ``neurocine.builtin_models``
   entry points that ``setup.py`` declares, so this module never imports them;
@@ -199,7 +200,8 @@ def resolve_pretrained(name, label="model", setting=None, progress=None):
     ----------
     name : str
         A local folder, a built-in name (``tiny-clip``, ``tiny-blip``, ``tiny-sd``,
-        ``tiny-sd-random``, ``tiny-vit``, ``tiny-videomae``), or a Hugging Face id.
+        ``tiny-sd-random``, ``tiny-vit``, ``tiny-videomae``, ``tiny-clip-natural``, …), or a
+        Hugging Face id.
     label : str
         What the model is, for messages (e.g. "CLIP model").
     setting : str, optional

@@ -10,6 +10,9 @@ ones, seeded, saved as ordinary Hugging Face / diffusers folders and loaded thro
   :mod:`.world_diffusion`) and ``tiny-sd-random``;
 - :mod:`.vit` ``tiny-vit`` and :mod:`.videomae` ``tiny-videomae``, frame and clip classifiers
   for the N-way evaluation, trained on labelled drawings (:mod:`.world_labels`);
+- ``tiny-clip-natural``, ``tiny-sd-natural``, ``tiny-vit-natural`` and ``tiny-videomae-natural``:
+  the same, trained on frames of the natural world (shapes in front of photographs,
+  :mod:`.world_natural`);
 - :mod:`.vocabulary`, the small caption corpus their tokenizers are made from.
 
 This subpackage depends on :mod:`neurocine_toolbox.models` and :mod:`neurocine_toolbox.simulate`,

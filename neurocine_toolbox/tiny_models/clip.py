@@ -2,7 +2,8 @@
 
 It loads through the same ``from_pretrained`` path as ``openai/clip-vit-large-patch14``, so the
 embedding step runs end to end without network or large downloads; its shapes, tokenizer and
-image processor behave like the real ones.
+image processor behave like the real ones. ``tiny-clip-natural`` is the same model trained on
+captioned frames of the natural world (:mod:`.world_natural`).
 """
 
 import json
@@ -24,7 +25,8 @@ def _write_clip_tokenizer_files(folder):
 
 
 @builtin_model(version=4, duration="~20 s on 2 CPU cores", what="training a CLIP on drawings of the simulated world")
-def build_tiny_clip(folder, seed=0, trained=True, progress=False):
+def build_tiny_clip(folder, seed=0, trained=True, progress=False, world="shapes", name="tiny-clip", steps=200,
+                    n_pairs=2048):
     """Write a tiny ``CLIPModel`` with its tokenizer and image processor to ``folder``.
 
     Text: width 32, 2 layers, 77 positions; vision: width 32, 2 layers, 32×32 images in 8×8
@@ -46,6 +48,13 @@ def build_tiny_clip(folder, seed=0, trained=True, progress=False):
         Train on the simulated world (default) or keep the random weights.
     progress : bool
         Show a progress bar over the training steps.
+    world : str
+        ``"shapes"`` (``tiny-clip``) or ``"natural"`` (``tiny-clip-natural``): the frames and
+        captions it is trained on (:func:`.world_clip.synthetic_pairs`).
+    name : str
+        For the progress bar.
+    steps, n_pairs : int
+        Training steps (batch 128) and the image–caption pairs drawn for them.
 
     Returns
     -------
@@ -74,7 +83,23 @@ def build_tiny_clip(folder, seed=0, trained=True, progress=False):
     model = CLIPModel(config)
     if trained:
         image_processor = CLIPImageProcessor.from_pretrained(folder)
-        train_world_clip(model, tokenizer, image_processor, n_pairs=2048, steps=200, batch_size=128, seed=seed,
-                         progress=progress)
+        train_world_clip(model, tokenizer, image_processor, n_pairs=n_pairs, steps=steps, batch_size=128, seed=seed,
+                         world=world, name=name, progress=progress)
     model.eval().save_pretrained(folder)
     return folder
+
+
+@builtin_model(version=1, duration="~45 s on 2 CPU cores",
+               what="training a CLIP on captioned frames of the natural world (shapes in front of photographs)")
+def build_tiny_clip_natural(folder, seed=0, progress=False):
+    """``tiny-clip-natural``: :func:`build_tiny_clip` trained on natural shots and their captions.
+
+    The same model, tokenizer and image processor, trained the same way from random weights on
+    (first frame of a random natural shot, the shot's caption) pairs (:mod:`.world_natural`),
+    e.g. ``"a red disc moving to the right and a blue triangle moving to the left in front of a
+    cat, the camera pans to the left"``; twice as long (400 steps on 4096 pairs): given 300 fresh
+    frames and their captions, it matches 39 % of the frames to their own caption (chance 0.3 %),
+    against 14 % after tiny-clip's 200 steps on 2048 pairs.
+    """
+    return build_tiny_clip(folder, seed, progress=progress, world="natural", name="tiny-clip-natural", steps=400,
+                           n_pairs=4096)

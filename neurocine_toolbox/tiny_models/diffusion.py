@@ -7,6 +7,9 @@ text states) and ``scheduler/`` (Stable Diffusion 1.5's noise schedule), and
 - ``tiny-sd``: also ``vae/``; both pre-trained text-to-image on captioned drawings of the
   simulated world at 32² (:mod:`.world_diffusion`; about 5 minutes on two CPU cores, once per
   cache);
+- ``tiny-sd-natural``: as ``tiny-sd``, pre-trained on captioned frames of the natural world
+  (shapes in front of photographs, :mod:`.world_natural`) and conditioned on
+  ``tiny-clip-natural``'s text states;
 - ``tiny-sd-random``: random UNet weights and no VAE (``neurocine fit --stage vae`` trains one):
   for tests, where drawing well does not matter.
 """
@@ -20,6 +23,7 @@ from ..models.pretrained import build_tiny, load_clip
 from ..models.small_vae import small_vae
 from . import builtin_model
 from .world_diffusion import pretrain_world_diffusion
+from .world_natural import check_world
 
 #: Stable Diffusion 1.5's training noise schedule (its ``scheduler/scheduler_config.json``).
 SD15_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
@@ -39,11 +43,14 @@ TINY_UNET = {"sample_size": 16, "in_channels": 4, "out_channels": 4, "layers_per
 TINY_RESOLUTION = 32
 TINY_VAE = {"block_out_channels": (16, 32, 32), "layers_per_block": 1, "latent_channels": 4,
             "mid_block_attention": False}
+#: The CLIP whose text states condition each world's pre-trained UNet (the store's text states
+#: must come from the same one: the ``tiny`` and ``tiny-natural`` presets pair them).
+TEXT_ENCODERS = {"shapes": "tiny-clip", "natural": "tiny-clip-natural"}
 
 
 @builtin_model(version=5, duration="~5 min on 2 CPU cores",
                what="pre-training a VAE and UNet on drawings of the simulated world")
-def build_tiny_sd(folder, seed=0, trained=True, progress=False):
+def build_tiny_sd(folder, seed=0, trained=True, progress=False, world="shapes", name="tiny-sd"):
     """Write ``folder/unet`` and ``folder/scheduler`` (and, when ``trained``, ``folder/vae``).
 
     Parameters
@@ -56,6 +63,12 @@ def build_tiny_sd(folder, seed=0, trained=True, progress=False):
     progress : bool
         Show progress bars over the pre-training steps (and over ``tiny-clip``'s training, when
         it must be built first: its text states condition the UNet).
+    world : str
+        ``"shapes"`` (``tiny-sd``, conditioned on ``tiny-clip``) or ``"natural"``
+        (``tiny-sd-natural``, pre-trained on captioned natural frames and conditioned on
+        ``tiny-clip-natural``).
+    name : str
+        For the progress bars.
     """
     from diffusers import DDPMScheduler, UNet2DConditionModel
 
@@ -67,15 +80,26 @@ def build_tiny_sd(folder, seed=0, trained=True, progress=False):
         scheduler = DDPMScheduler.from_config({k: v for k, v in SD15_SCHEDULE.items() if k != "set_alpha_to_one"})
         # Built (if need be) after the VAE's initialisation, which must draw the same random
         # numbers whether or not tiny-clip was cached.
-        build_tiny("tiny-clip", progress=progress)
-        pretrain_world_diffusion(unet, vae, load_clip("tiny-clip"), scheduler, size=TINY_RESOLUTION, seed=seed,
-                                 progress=progress)
+        clip = TEXT_ENCODERS[check_world(world)]
+        build_tiny(clip, progress=progress)
+        pretrain_world_diffusion(unet, vae, load_clip(clip), scheduler, size=TINY_RESOLUTION, seed=seed,
+                                 progress=progress, world=world, name=name)
         vae.save_pretrained(folder / "vae")
     unet.save_pretrained(folder / "unet")
     # As Stable Diffusion 1.5's folder has it: each scheduler class takes the keys it knows.
     (folder / "scheduler").mkdir(parents=True)
     (folder / "scheduler" / "scheduler_config.json").write_text(
         json.dumps({"_class_name": "PNDMScheduler", "skip_prk_steps": True, **SD15_SCHEDULE}, indent=2))
+
+
+@builtin_model(version=1, duration="~5 min on 2 CPU cores",
+               what="pre-training a VAE and UNet on frames of the natural world (shapes in front of photographs)")
+def build_tiny_sd_natural(folder, seed=0, progress=False):
+    """``tiny-sd-natural``: :func:`build_tiny_sd` pre-trained on captioned natural frames at 32².
+
+    Its UNet is conditioned on ``tiny-clip-natural``'s text states (built first if need be).
+    """
+    build_tiny_sd(folder, seed, trained=True, progress=progress, world="natural", name="tiny-sd-natural")
 
 
 @builtin_model(version=4, duration="a few seconds", what="random UNet weights, no VAE")

@@ -15,6 +15,7 @@ from ..simulate.classes import CLASSES
 from ..simulate.drawing import Clip, draw_clip
 from ..utils.device_random import randperm
 from ..utils.progress import progress_bar
+from .world_natural import check_world, natural_pairs
 
 _ROWS = ("top", "middle", "bottom")
 _COLUMNS = ("left", "centre", "right")
@@ -33,11 +34,16 @@ def describe(clip, size):
     return bigness + " " + caption
 
 
-def synthetic_pairs(n, size, seed, n_classes=len(CLASSES)):
+def synthetic_pairs(n, size, seed, n_classes=len(CLASSES), world="shapes"):
     """``n`` frames ``uint8 [n, size, size, 3]`` of random simulated clips and their captions.
 
-    Parameters follow the simulated movies (radius 12–22 % of the frame, background 2–20 % grey).
+    ``world="shapes"``: parameters follow the simulated movies (radius 12–22 % of the frame,
+    background 2–20 % grey), captions say size, place and background (:func:`describe`).
+    ``world="natural"``: the first frames of random shots of the natural world and the shots'
+    own captions (:func:`.world_natural.natural_pairs`).
     """
+    if check_world(world) == "natural":
+        return natural_pairs(n, size, seed, n_classes)
     rng = np.random.default_rng(seed)
     frames, captions = np.empty((n, size, size, 3), np.uint8), []
     for i in range(n):
@@ -50,17 +56,18 @@ def synthetic_pairs(n, size, seed, n_classes=len(CLASSES)):
 
 
 def train_world_clip(model, tokenizer, image_processor, *, n_pairs=4096, steps=300, batch_size=256,
-                     learning_rate=2e-3, seed=0, draw_size=64, progress=False):
+                     learning_rate=2e-3, seed=0, draw_size=64, world="shapes", name="tiny-clip", progress=False):
     """Train a ``CLIPModel`` in place on simulated image–caption pairs (CLIP's own loss).
 
-    ``progress`` shows a bar over the steps.
+    ``world`` is :func:`synthetic_pairs`'s; ``name`` labels the progress bar, which ``progress``
+    shows over the steps.
 
     Returns
     -------
     list of float
         The loss of every step.
     """
-    frames, captions = synthetic_pairs(n_pairs, draw_size, seed)
+    frames, captions = synthetic_pairs(n_pairs, draw_size, seed, world=world)
     pixels = image_processor(images=list(frames), return_tensors="pt")["pixel_values"]
     text = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
                      truncation=True, return_tensors="pt")
@@ -69,7 +76,7 @@ def train_world_clip(model, tokenizer, image_processor, *, n_pairs=4096, steps=3
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=steps, pct_start=0.1)
     model.train()
     losses = []
-    for _ in progress_bar(range(steps), desc="tiny-clip: training", unit="step", enabled=progress):
+    for _ in progress_bar(range(steps), desc=f"{name}: training", unit="step", enabled=progress):
         idx = randperm(n_pairs, generator)[:batch_size]
         out = model(input_ids=text["input_ids"][idx], attention_mask=text["attention_mask"][idx],
                     pixel_values=pixels[idx], return_loss=True)

@@ -9,7 +9,9 @@ random places, sizes and backgrounds (:func:`~.world_clip.synthetic_pairs`), to 
 caption describes, conditioned on ``tiny-clip``'s text states. Like SD it never sees the
 dataset's own movies. Its VAE also learns blurred drawings and averages of several (as SD's VAE
 has seen blurry photographs): the low-level pathway's clips are such averages, and a VAE that had
-seen only sharp drawings decoded them into dark noise (docs/decoder.md).
+seen only sharp drawings decoded them into dark noise (docs/decoder.md). ``tiny-sd-natural`` is
+pre-trained the same way on captioned frames of the natural world (``world="natural"``,
+:mod:`.world_natural`), conditioned on ``tiny-clip-natural``'s text states.
 """
 
 import numpy as np
@@ -44,8 +46,10 @@ def blurred_and_averaged(frames, n, seed):
 
 
 def train_world_vae(vae, images, *, steps=1800, batch_size=16, learning_rate=2e-3, kl_weight=1e-6, seed=0,
-                    progress=False):
+                    progress=False, name="tiny-sd"):
     """Train an ``AutoencoderKL`` in place on images in [−1, 1]; ``progress`` shows a bar over the steps.
+
+    ``name`` labels the bar (``"tiny-sd: VAE"``).
 
     One-cycle learning rate (peak ``learning_rate``).
 
@@ -59,7 +63,7 @@ def train_world_vae(vae, images, *, steps=1800, batch_size=16, learning_rate=2e-
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=steps, pct_start=0.05)
     losses = []
     vae.train()
-    for index in _batches(len(images), batch_size, steps, generator, "tiny-sd: VAE", progress):
+    for index in _batches(len(images), batch_size, steps, generator, f"{name}: VAE", progress):
         batch = images[index]
         posterior = vae.encode(batch).latent_dist
         loss = F.mse_loss(vae.decode(posterior.sample(generator=generator)).sample, batch) \
@@ -74,10 +78,10 @@ def train_world_vae(vae, images, *, steps=1800, batch_size=16, learning_rate=2e-
 
 
 def train_world_unet(unet, latents, states, scheduler, *, steps=2000, batch_size=32, learning_rate=1e-3,
-                     condition_dropout=0.1, seed=0, progress=False):
+                     condition_dropout=0.1, seed=0, progress=False, name="tiny-sd"):
     """Train a ``UNet2DConditionModel`` in place to denoise ``latents`` given text ``states``.
 
-    ``progress`` shows a bar over the steps.
+    ``progress`` shows a bar (``name: UNet``) over the steps.
 
     Returns
     -------
@@ -89,7 +93,7 @@ def train_world_unet(unet, latents, states, scheduler, *, steps=2000, batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=steps, pct_start=0.05)
     losses = []
     unet.train()
-    for index in _batches(len(latents), batch_size, steps, generator, "tiny-sd: UNet", progress):
+    for index in _batches(len(latents), batch_size, steps, generator, f"{name}: UNet", progress):
         clean, condition = latents[index], states[index]
         dropped = rand((len(index),), generator) < condition_dropout
         condition = torch.where(dropped[:, None, None], torch.zeros_like(condition), condition)
@@ -106,7 +110,7 @@ def train_world_unet(unet, latents, states, scheduler, *, steps=2000, batch_size
 
 
 def pretrain_world_diffusion(unet, vae, clip, scheduler, *, size=32, n_pairs=6000, vae_steps=1800, unet_steps=2000,
-                             seed=0, progress=False):
+                             seed=0, progress=False, world="shapes", name="tiny-sd"):
     """Pre-train ``vae`` and ``unet`` on captioned drawings of the simulated world, in place.
 
     Parameters
@@ -115,20 +119,25 @@ def pretrain_world_diffusion(unet, vae, clip, scheduler, *, size=32, n_pairs=600
         Cross-attention as wide as the CLIP's text states.
     vae : diffusers.AutoencoderKL
     clip : neurocine_toolbox.models.pretrained.ClipComponents
-        Gives the text states (``tiny-clip``).
+        Gives the text states (``tiny-clip``; ``tiny-clip-natural`` for the natural world).
     scheduler : diffusers.DDPMScheduler
     size : int
         Frame size of the drawings (the decoder's resolution).
     n_pairs, vae_steps, unet_steps, seed : int
     progress : bool
         Show progress bars over the VAE's and the UNet's steps.
+    world : str
+        ``"shapes"`` or ``"natural"``: what the captioned frames show
+        (:func:`~.world_clip.synthetic_pairs`).
+    name : str
+        For the progress bars.
 
     Returns
     -------
     dict
         ``{"vae": losses, "unet": losses}``
     """
-    frames, captions = synthetic_pairs(n_pairs, size, seed + 1)
+    frames, captions = synthetic_pairs(n_pairs, size, seed + 1, world=world)
     images = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     with torch.no_grad():
         ids = clip.tokenizer(captions, padding="max_length", max_length=77, truncation=True,
@@ -138,10 +147,10 @@ def pretrain_world_diffusion(unet, vae, clip, scheduler, *, size=32, n_pairs=600
     low_level = blurred_and_averaged(frames, n_pairs // 3, seed + 2)
     vae_images = torch.cat([images, torch.from_numpy(low_level).permute(0, 3, 1, 2).float() / 127.5 - 1.0])
     torch.manual_seed(seed)
-    vae_losses = train_world_vae(vae, vae_images, steps=vae_steps, seed=seed, progress=progress)
+    vae_losses = train_world_vae(vae, vae_images, steps=vae_steps, seed=seed, progress=progress, name=name)
     means = posterior_means(vae, images)
     vae.register_to_config(scaling_factor=1.0 / float(means.std()))  # unit-variance latents
     latents = means * vae.config.scaling_factor
     unet_losses = train_world_unet(unet, latents, states, scheduler, steps=unet_steps, seed=seed,
-                                   progress=progress)
+                                   progress=progress, name=name)
     return {"vae": vae_losses, "unet": unet_losses}

@@ -4,7 +4,9 @@ The N-way evaluation needs a frame classifier and a clip classifier with many cl
 draws 49 distractors). The simulated world has 8 classes, so a label is a class *and* where its
 shape is: one of 3 × 3 grid cells of the frame (72 labels, e.g. ``red_disc@top-left``). The
 frame classifier must tell shape, colour and place; the clip classifier, which sees a moving
-clip labelled by where it starts, must also follow the motion back to its start.
+clip labelled by where it starts, must also follow the motion back to its start. The same labels
+serve the natural world (``world="natural"``, :mod:`.world_natural`): the class and place of the
+shot's own shape, in front of a photograph and among up to two other shapes.
 """
 
 import numpy as np
@@ -14,6 +16,7 @@ from ..simulate.classes import CLASSES
 from ..simulate.drawing import Clip, draw_clip
 from ..utils.device_random import randperm
 from ..utils.progress import progress_bar
+from .world_natural import check_world, natural_shot, shot_start
 
 ROWS = ("top", "middle", "bottom")
 COLUMNS = ("left", "centre", "right")
@@ -47,8 +50,19 @@ def _random_clip(rng, size, n_frames, moving):
                 background=float(rng.uniform(0.02, 0.2)))
 
 
-def labelled_frames(n, size, seed):
+def _natural(rng, size, n_frames):
+    """The first ``n_frames`` frames of a random natural shot, and the label of its own shape there."""
+    shot = natural_shot(rng, size, n_frames, CLIP_FPS)
+    frames, (row, column) = shot_start(shot, size, n_frames, CLIP_FPS)
+    return frames, grid_label(shot.class_index, column, row, size)
+
+
+def labelled_frames(n, size, seed, world="shapes"):
     """``n`` still frames ``uint8 [n, size, size, 3]`` of random classes and places, and their labels.
+
+    ``world="shapes"``: one shape on a dark background; ``world="natural"``: the first frame of a
+    random shot of the natural world (:mod:`.world_natural`), labelled by its own shape (the
+    first object, drawn on top).
 
     Returns
     -------
@@ -58,6 +72,11 @@ def labelled_frames(n, size, seed):
     """
     rng = np.random.default_rng(seed)
     frames, labels = np.empty((n, size, size, 3), np.uint8), np.empty(n, np.int64)
+    if check_world(world) == "natural":
+        for i in range(n):
+            drawn, labels[i] = _natural(rng, size, 1)
+            frames[i] = drawn[0]
+        return frames, labels
     for i in range(n):
         clip = _random_clip(rng, size, 1, moving=False)
         frames[i] = next(draw_clip(clip, size, fps=CLIP_FPS))[0]
@@ -65,8 +84,11 @@ def labelled_frames(n, size, seed):
     return frames, labels
 
 
-def labelled_clips(n, size, n_frames, seed):
+def labelled_clips(n, size, n_frames, seed, world="shapes"):
     """``n`` moving clips of ``n_frames`` frames at 3 fps, labelled by class and start cell.
+
+    ``world="natural"``: the first frames of random natural shots of 2-8 s, labelled by their own
+    shape's class and the cell where it starts.
 
     Returns
     -------
@@ -75,6 +97,10 @@ def labelled_clips(n, size, n_frames, seed):
     """
     rng = np.random.default_rng(seed)
     clips, labels = np.empty((n, n_frames, size, size, 3), np.uint8), np.empty(n, np.int64)
+    if check_world(world) == "natural":
+        for i in range(n):
+            clips[i], labels[i] = _natural(rng, size, n_frames)
+        return clips, labels
     for i in range(n):
         clip = _random_clip(rng, size, n_frames, moving=True)
         clips[i] = next(draw_clip(clip, size, fps=CLIP_FPS))
@@ -136,7 +162,26 @@ def accuracy(model, pixels, labels, batch_size=256):
     return hits / len(labels)
 
 
-def train_and_save(model, folder, pixels, *, steps, n_train, n_heldout, seed, name, progress, **training):
+def start_from(model, start, progress=False):
+    """Load into ``model`` the weights of the classifier ``start`` (a folder or a built-in name, built
+    once if need be), to fine-tune it; ``None`` keeps ``model``'s own initial weights.
+
+    Returns
+    -------
+    str or None
+        ``start`` as given (a built-in name or a folder), for the training record.
+    """
+    if start is None:
+        return None
+    from ..models.pretrained import build_tiny, builtin_models
+
+    folder = build_tiny(start, progress=progress) if str(start) in builtin_models() else start
+    model.load_state_dict(type(model).from_pretrained(folder).state_dict())
+    return str(start)
+
+
+def train_and_save(model, folder, pixels, *, steps, n_train, n_heldout, seed, name, progress, start=None,
+                   **training):
     """Train a world classifier, measure it on fresh drawings, save it and its training record.
 
     Parameters
@@ -149,6 +194,8 @@ def train_and_save(model, folder, pixels, *, steps, n_train, n_heldout, seed, na
     name : str
         For the progress bar.
     progress : bool
+    start : str, optional
+        Written to the record as ``fine_tuned_from`` (only when given).
     **training
         More :func:`train_classifier` keywords (``batch_size``, ``learning_rate``).
 
@@ -165,5 +212,6 @@ def train_and_save(model, folder, pixels, *, steps, n_train, n_heldout, seed, na
     model.eval().save_pretrained(folder)
     (folder / "world_training.json").write_text(json.dumps(
         {"steps": steps, "n_train": n_train, "final_loss": losses[-1], "n_heldout": n_heldout,
-         "heldout_accuracy": held_out, "chance": 1 / model.config.num_labels}, indent=1))
+         "heldout_accuracy": held_out, "chance": 1 / model.config.num_labels,
+         **({"fine_tuned_from": start} if start is not None else {})}, indent=1))
     return folder
