@@ -36,8 +36,9 @@ KEYS = [("ssim", "mindvideo-rgb", None), ("pixcorr", "rgb-pearson", None), ("ide
 SHARED_BASELINES = ("flat", "mean_clip", "ridge", "pixel_ridge", "vae_oracle")
 
 
-def dataset(out, seed, simulation=None):
-    """The demo's dataset (or ``simulate --preset simulation``), simulated with ``seed``, prepared and embedded once."""
+def dataset(out, seed, simulation=None, preset="tiny"):
+    """The demo's dataset (or ``simulate --preset simulation``), simulated with ``seed``, prepared and
+    embedded once (with ``preset``'s CLIP: the natural world's presets bring their own)."""
     from neurocine_toolbox.config import load_config
     from neurocine_toolbox.data.embedding import embed_stores
     from neurocine_toolbox.data.prep import prep
@@ -51,7 +52,7 @@ def dataset(out, seed, simulation=None):
     if not (bids / "dataset_description.json").is_file():
         simulate_dataset(bids, seed=seed, progress=False, **({"preset": simulation} if simulation else SIMULATION))
     stores = prep(bids, options=PREP, progress=False)
-    embed_stores(stores, dict(load_config("tiny")["embedding"], captions="sidecar"), progress=False, bids_dir=bids)
+    embed_stores(stores, dict(load_config(preset)["embedding"], captions="sidecar"), progress=False, bids_dir=bids)
     (derivatives / "embedded.done").write_text("")
     return derivatives
 
@@ -98,7 +99,7 @@ def main():
     results = Path(args.out) / "results"
     summary = {}
     for data_seed in args.data_seeds:
-        derivatives = dataset(args.out, data_seed, args.simulation)
+        derivatives = dataset(args.out, data_seed, args.simulation, args.preset)
         for train_seed in args.train_seeds:
             for row, preset, settings in rows:
                 preset = preset or args.preset

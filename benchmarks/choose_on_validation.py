@@ -114,16 +114,18 @@ def main():
     parser.add_argument("--preset", default="tiny-perception-sdedit")
     parser.add_argument("--choose", action="store_true", help="choose lag, guidance and strength on validation")
     parser.add_argument("--simulation", help="simulate preset (default: the demo's, small); e.g. benchmark")
+    parser.add_argument("--paper-preset", default="tiny", help="the paper's method at CPU size (its guidance when "
+                        "not choosing); tiny-natural on the benchmark world")
     args = parser.parse_args()
 
     from neurocine_toolbox.config import load_config
     from neurocine_toolbox.training.fit import fit
 
-    derivatives = dataset(args.out, args.data_seed, args.simulation)
+    derivatives = dataset(args.out, args.data_seed, args.simulation, args.preset)
     out = Path(args.out) / "results" / f"data-{args.data_seed}"
     out.mkdir(parents=True, exist_ok=True)
     preset = load_config(args.preset)
-    paper_guidance = float(load_config("tiny")["sampling"]["guidance_scale"])
+    paper_guidance = float(load_config(args.paper_preset)["sampling"]["guidance_scale"])
     choices = {"lag": int(preset["data"]["lag"]), "paper": {"strength": 1.0, "guidance": paper_guidance},
                "best": {"strength": float(preset["sampling"]["strength"]),
                         "guidance": float(preset["sampling"]["guidance_scale"])}, "chosen_on_validation": args.choose}
