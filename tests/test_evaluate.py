@@ -166,7 +166,7 @@ def test_outputs_hold_every_row_and_clip_and_the_table(tmp_path):
     for row in record["metrics"]:
         assert set(row) >= {"name", "protocol", "n_way", "top_k", "value", "ci_low", "ci_high", "chance", "baselines",
                             "best"}
-        assert set(row["baselines"]) == {"flat", "shuffled", "mean_clip", "ridge", "pixel_ridge"}
+        assert set(row["baselines"]) == {"flat", "shuffled", "mean_clip", "ridge", "pixel_ridge", "vae_oracle"}
     assert record["metrics"][0]["value"] == pytest.approx(1.0)  # identical clips
     with open(tmp_path / "evaluation/per_clip.csv") as f:
         lines = list(csv.DictReader(f))
