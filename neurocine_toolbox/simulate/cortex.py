@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.grayordinates import N_GRAYORDINATES, mmp_labels
-from ..errors import NeurocineError
+from .encoding import scale_to_shares
 from .natural_features import NATURAL_BLOCKS, filter_table
 
 #: HCP-MMP1.0 areas (both hemispheres) of each group, and the feature blocks that drive them
@@ -199,16 +199,7 @@ def build_cortex(rng, config, feature_blocks, movie_regressors):
             rows = in_block[block]
             raw[rows] = (_zero_sum_normal(rng, len(rows), len(idx)) if block in ("class", "scene")
                          else rng.standard_normal((len(rows), len(idx))))
-        block_gain = np.zeros((len(NATURAL_BLOCKS), len(idx)))
-        for block, share in shares.items():
-            rows = in_block[block]
-            var = np.einsum("fg,fh,hg->g", raw[rows], cov[np.ix_(rows, rows)], raw[rows])
-            block_gain[NATURAL_BLOCKS.index(block)] = np.sqrt(share / np.maximum(var, 1e-300)) * (var > 1e-12)
-        w = raw * block_gain[feature_blocks]
-        total = np.einsum("fg,fh,hg->g", w, cov, w)
-        if np.any(total <= 1e-12):
-            raise NeurocineError("the movies are too short or too uniform to drive the simulated "
-                                 "brain (their features do not vary); use longer segments")
+        w, block_gain, total = scale_to_shares(raw, shares, feature_blocks, NATURAL_BLOCKS, cov)
         snr[idx] = config.snr * GROUP_SNR[name] * subject_gain * np.exp(rng.normal(0.0, SNR_LOG_SD, len(idx)))
         scale = np.sqrt(snr[idx] / total)
         weights[:, idx] = w * scale

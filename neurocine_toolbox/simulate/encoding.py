@@ -83,6 +83,49 @@ def _receptive_fields(rng, left_hemisphere, grid):
     return rf - rf.mean(axis=0), np.stack([row, col], axis=1)
 
 
+def scale_to_shares(raw, shares, feature_blocks, block_names, cov):
+    """Scale each block's raw weights so that its signal variance is its share.
+
+    Parameters
+    ----------
+    raw : ndarray ``[n_features, n]``
+        Random weights of ``n`` grayordinates (zero in the blocks they do not read).
+    shares : dict
+        ``{block name: share of the signal variance}``.
+    feature_blocks : ndarray of int
+        Block index (into ``block_names``) of each feature.
+    block_names : sequence of str
+    cov : ndarray ``[n_features, n_features]``
+        Covariance of the HRF-convolved features over the movies' volumes.
+
+    Returns
+    -------
+    weights : ndarray ``[n_features, n]``
+    block_gain : ndarray ``[len(block_names), n]``
+        The scale put on each block.
+    total : ndarray ``[n]``
+        The signal variance of ``weights`` (the sum of the shares where every block varies).
+
+    Raises
+    ------
+    NeurocineError
+        A grayordinate whose features never vary.
+    """
+    feature_blocks = np.asarray(feature_blocks)
+    block_gain = np.zeros((len(block_names), raw.shape[1]))
+    for block, share in shares.items():
+        rows = np.flatnonzero(feature_blocks == block_names.index(block))
+        var = np.einsum("fg,fh,hg->g", raw[rows], cov[np.ix_(rows, rows)], raw[rows])
+        # A block whose features never vary (e.g. one class only) contributes nothing.
+        block_gain[block_names.index(block)] = np.sqrt(share / np.maximum(var, 1e-300)) * (var > 1e-12)
+    weights = raw * block_gain[feature_blocks]
+    total = np.einsum("fg,fh,hg->g", weights, cov, weights)
+    if np.any(total <= 1e-12):
+        raise NeurocineError("the movies are too short or too uniform to drive the simulated "
+                             "brain (their features do not vary); use longer segments")
+    return weights, block_gain, total
+
+
 def build_subject_model(rng, config, feature_blocks, movie_regressors):
     """Draw a subject's weights and scale them to the requested SNR.
 
@@ -122,17 +165,7 @@ def build_subject_model(rng, config, feature_blocks, movie_regressors):
                 raw[rows] = rng.standard_normal((len(rows), len(idx)))
                 if block == "class":  # only contrasts between classes are identifiable
                     raw[rows] -= raw[rows].mean(axis=0)
-        block_gain = np.zeros((len(BLOCKS), len(idx)))
-        for block, share in shares.items():
-            rows = in_block[block]
-            var = np.einsum("fg,fh,hg->g", raw[rows], cov[np.ix_(rows, rows)], raw[rows])
-            # A block whose features never vary (e.g. one class only) contributes nothing.
-            block_gain[BLOCKS.index(block)] = np.sqrt(share / np.maximum(var, 1e-300)) * (var > 1e-12)
-        w = raw * block_gain[feature_blocks]
-        total = np.einsum("fg,fh,hg->g", w, cov, w)
-        if np.any(total <= 1e-12):
-            raise NeurocineError("the movies are too short or too uniform to drive the simulated "
-                                 "brain (their features do not vary); use longer segments")
+        w, block_gain, total = scale_to_shares(raw, shares, feature_blocks, BLOCKS, cov)
         scale = np.sqrt(config.snr / total)
         weights[:, idx] = w * scale
         gains[:, idx] = block_gain * scale
