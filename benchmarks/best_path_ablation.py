@@ -57,6 +57,17 @@ def dataset(out, seed, simulation=None, preset="tiny"):
     return derivatives
 
 
+def run_name(preset, fit_set, train_seed):
+    """The run's name: the preset, each training override's last key and value, the seed.
+
+    ``tiny-natural-perception-sdedit`` with ``data.lag=3`` and seed 1 is
+    ``tiny-natural-perception-sdedit-lag3-seed1``, the name ``choose_on_validation.py`` gives the
+    same training, so runs trained differently never share a folder and the same run is not fitted twice.
+    """
+    settings = "".join(f"-{key.rsplit('.', 1)[-1]}{value}" for key, _, value in (s.partition("=") for s in fit_set))
+    return f"{preset}{settings}-seed{train_seed}"
+
+
 def parse_row(text):
     """``name=preset:key=value,key=value`` (an empty preset: the --preset)."""
     name, _, rest = text.partition("=")
@@ -103,7 +114,7 @@ def main():
         for train_seed in args.train_seeds:
             for row, preset, settings in rows:
                 preset = preset or args.preset
-                name = f"{preset}-seed{train_seed}"
+                name = run_name(preset, args.fit_set, train_seed)
                 target = results / f"data-{data_seed}" / f"seed-{train_seed}" / row
                 if (target / "metrics.json").is_file():
                     metrics = json.loads((target / "metrics.json").read_text())
@@ -167,8 +178,10 @@ def summary_lines(summary, rows):
                         raise ValueError(f"{baseline} differs between {rows[0]} and {row} (seed {seed})")
                 lines.append(f"| *{baseline}* | {seed} | " + " | ".join(_baseline_cell(first[k], baseline)
                                                                         for k in keys) + " |")
-        compared = ("flat", "mean_clip", "shuffled", "ridge", "pixel_ridge")
-        lines += ["", "Paired differences, row − baseline (same clips; shuffled: the row's own), 95 % interval:", "",
+        compared = ("flat", "mean_clip", "shuffled", "ridge", "pixel_ridge", "vae_oracle")
+        lines += ["", "Paired differences, row − baseline (same clips; shuffled: the row's own; the VAE oracle a "
+                  "ceiling), 95 % interval, two-sided p from sign flips of blocks of clips (its floor, the least "
+                  "p those blocks allow, in parentheses):", "",
                   "| row | seed | metric | " + " | ".join(f"− {b}" for b in compared) + " |",
                   "|---|---|---|" + "---|" * len(compared)]
         for seed in seeds:
@@ -187,6 +200,42 @@ def summary_lines(summary, rows):
                   "", "Mean over seeds of row − its own shuffled: "
                   + "; ".join(f"{row}: " + ", ".join(f"{k} {v:+.3f}" for k, v in m.items()) for row, m in own.items()),
                   ""]
+        lines += winner_lines(by_row, rows, keys)
+    return lines
+
+
+#: The columns that compete for "best" (the VAE oracle is a ceiling, not a contender).
+CONTENDERS = ("flat", "mean_clip", "ridge", "pixel_ridge")
+
+
+def winner_lines(by_row, rows, keys):
+    """Which column scores highest on each metric, over a dataset's training seeds: for every row
+    and shared baseline, the mean over seeds and the number of seeds on which it is the best."""
+    seeds = sorted({s for r in by_row.values() for s in r})
+    columns = [(row, lambda score, row=row: score[row]["value"]) for row in rows if row in by_row]
+    columns += [(f"{row}'s own shuffled", lambda score, row=row: score[row]["baselines"]["shuffled"][0])
+                for row in rows if row in by_row]
+    columns += [(b, lambda score, b=b: score[rows[0]]["baselines"][b][0]) for b in CONTENDERS]
+    ceiling = ("VAE oracle (ceiling)", lambda score: score[rows[0]]["baselines"]["vae_oracle"][0])
+    per_seed = {seed: {k: {row: by_row[row][seed][k] for row in rows if seed in by_row.get(row, {})} for k in keys}
+                for seed in seeds}
+    lines = ["Which column wins each metric: its mean over training seeds (seeds on which it is the best, of "
+             f"{len(seeds)}); the VAE oracle is the ceiling and never counts as best:", "",
+             "| column | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    wins = {name: {k: 0 for k in keys} for name, _ in columns}
+    for seed in seeds:
+        for k in keys:
+            values = {name: value(per_seed[seed][k]) for name, value in columns}
+            wins[max(values, key=lambda name: values[name])][k] += 1
+    for name, value in [*columns, ceiling]:
+        cells = []
+        for k in keys:
+            mean = float(np.mean([value(per_seed[seed][k]) for seed in seeds]))
+            cells.append(f"{mean:.3f}" + (f" ({wins[name][k]})" if name in wins else ""))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    best = {k: max(wins, key=lambda name: (wins[name][k], float(np.mean([dict(columns)[name](per_seed[s][k])
+                                                                          for s in seeds])))) for k in keys}
+    lines += ["", "Best, plainly: " + "; ".join(f"{k}: {best[k]}" for k in keys), ""]
     return lines
 
 
@@ -200,9 +249,9 @@ def _baseline_cell(score, baseline):
 def _difference_cell(d):
     if not d:
         return "–"
-    if d["ci95"] is None:
-        return f"{d['difference']:+.3f} [n/a]"
-    return f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+    interval = "[n/a]" if d["ci95"] is None else f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+    p = "" if d.get("p_value") is None else f" p={d['p_value']:.3g} ({d['p_floor']:.3g})"
+    return f"{d['difference']:+.3f} {interval}{p}"
 
 
 if __name__ == "__main__":

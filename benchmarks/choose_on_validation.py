@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from best_path_ablation import dataset  # the demo's dataset, simulated, prepared and embedded once
+from best_path_ablation import dataset, run_name  # the dataset, simulated, prepared and embedded once
 
 LAGS = (0, 1, 2, 3, 4)
 GUIDANCE = (1.0, 3.0, 6.0, 12.5)
@@ -135,7 +135,7 @@ def main():
         choices["lag_sweep"] = lag_sweep(derivatives, args.preset, out / "scratch")
         choices["lag"] = max(choices["lag_sweep"], key=lambda lag: choices["lag_sweep"][lag]["validation_r2"])
         timings["lag sweep"] = time.perf_counter() - start
-    name = f"{args.preset}-lag{choices['lag']}-seed{args.train_seed}"
+    name = run_name(args.preset, [f"data.lag={choices['lag']}"], args.train_seed)
     start = time.perf_counter()
     fit(derivatives, "01", preset=args.preset, overrides=[f"seed={args.train_seed}", f"data.lag={choices['lag']}"],
         name=name, progress=False)
