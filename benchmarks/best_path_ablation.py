@@ -201,6 +201,11 @@ def summary_lines(summary, rows):
                   + "; ".join(f"{row}: " + ", ".join(f"{k} {v:+.3f}" for k, v in m.items()) for row, m in own.items()),
                   ""]
         lines += winner_lines(by_row, rows, keys)
+    if len(summary) > 1:  # every dataset × training seed a cell
+        pooled = {row: {(data, seed): scores for data, by_row in summary.items()
+                        for seed, scores in by_row.get(row, {}).items()} for row in rows}
+        keys = list(next(iter(pooled[rows[0]].values())))
+        lines += [f"### All {len(summary)} datasets", ""] + winner_lines(pooled, rows, keys, unit="dataset × seed cells")
     return lines
 
 
@@ -208,9 +213,10 @@ def summary_lines(summary, rows):
 CONTENDERS = ("flat", "mean_clip", "ridge", "pixel_ridge")
 
 
-def winner_lines(by_row, rows, keys):
-    """Which column scores highest on each metric, over a dataset's training seeds: for every row
-    and shared baseline, the mean over seeds and the number of seeds on which it is the best."""
+def winner_lines(by_row, rows, keys, unit="training seeds"):
+    """Which column scores highest on each metric, over a dataset's training seeds (or any cells:
+    ``by_row[row]``'s keys): for every row and shared baseline, the mean over them and the number
+    on which it is the best."""
     seeds = sorted({s for r in by_row.values() for s in r})
     columns = [(row, lambda score, row=row: score[row]["value"]) for row in rows if row in by_row]
     columns += [(f"{row}'s own shuffled", lambda score, row=row: score[row]["baselines"]["shuffled"][0])
@@ -219,8 +225,8 @@ def winner_lines(by_row, rows, keys):
     ceiling = ("VAE oracle (ceiling)", lambda score: score[rows[0]]["baselines"]["vae_oracle"][0])
     per_seed = {seed: {k: {row: by_row[row][seed][k] for row in rows if seed in by_row.get(row, {})} for k in keys}
                 for seed in seeds}
-    lines = ["Which column wins each metric: its mean over training seeds (seeds on which it is the best, of "
-             f"{len(seeds)}); the VAE oracle is the ceiling and never counts as best:", "",
+    lines = [f"Which column wins each metric: its mean over {unit} (the number of them on which it is the best, "
+             f"of {len(seeds)}); the VAE oracle is the ceiling and never counts as best:", "",
              "| column | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     wins = {name: {k: 0 for k in keys} for name, _ in columns}
     for seed in seeds:

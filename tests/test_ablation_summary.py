@@ -44,3 +44,9 @@ def test_winners_count_each_seed_once_and_the_ceiling_never_wins():
 def test_summary_prints_paired_p_with_its_floor():
     text = "\n".join(ablation.summary_lines({"data-0": _summary()}, ["paper", "low"]))
     assert "p=0.25 (0.00781)" in text
+
+
+def test_summary_pools_the_datasets_into_one_winners_table():
+    text = "\n".join(ablation.summary_lines({"data-0": _summary(), "data-1": _summary()}, ["paper", "low"]))
+    pooled = text.split("### All 2 datasets")[1]
+    assert "of 6)" in pooled and "| low | 0.260 (2) |" in pooled
