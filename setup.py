@@ -70,9 +70,9 @@ setup(
         "scikit-learn>=1.3",
         # The latent and pixel ridge baselines: a penalty per target, chosen over movies (training/ridge.py).
         "himalaya>=0.4",
-        # Spin tests of the attention report (neuromaps.nulls.spins.gen_spinsamples): netneurotools
-        # 0.3 dropped it and 0.2.5 no longer imports with current scipy.
-        "neuromaps>=0.0.5",
+        # The attention report's spatial nulls: Moran spectral randomisation on the selected
+        # grayordinates (brainsmash's variogram surrogates took ~4 s each at 2,300 points).
+        "brainspace>=0.3",
         # The natural world's motion-energy features (simulate --preset benchmark): the Gallant
         # lab's implementation of Nishimoto et al. 2011's model.
         "pymoten>=0.1.3",

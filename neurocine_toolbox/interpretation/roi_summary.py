@@ -7,22 +7,22 @@ and the Cole–Anticevic networks (cortex and subcortex).
 Each region's statistic is the mean importance of its selected voxels (grayordinates with a
 value). Two one-sided p-values ask whether a region is more attended than chance:
 
-- ``p_spin``: the spin test (Alexander-Bloch et al. 2018). The cortical map is rotated on the
-  fs_LR sphere (``neuromaps.nulls.spins.gen_spinsamples``: random rotations of the left
-  hemisphere, mirrored for the right, each vertex taking the value of its nearest rotated
-  vertex), keeping the map's spatial autocorrelation. Rotated values that land on vertices
-  without data are left out of the region's mean; rotations that leave a region empty are
-  left out of its null. Subcortical regions have no sphere: their ``p_spin`` is NaN.
+- ``p_spatial``: against surrogate maps that keep the map's spatial autocorrelation, drawn on
+  the selected grayordinates themselves (Moran spectral randomisation,
+  :mod:`.spatial_nulls`: left cortex, right cortex and subcortex each modelled). Under every
+  surrogate the region's mean is taken over exactly the grayordinates of its observed mean, so
+  every null has full size; a region with a selected grayordinate in a part that was not
+  modelled (too few voxels there, or a constant map) has no spatial null.
 - ``p_permutation``: the selected voxels' values shuffled among themselves (no spatial
-  structure; usually far smaller p-values, shown for comparison).
+  structure; far too small p-values on smooth maps, shown for comparison).
 
 Given each window's values, a region's mean importance gets a 95 % interval from the block
 bootstrap over windows (:mod:`~neurocine_toolbox.evaluation.time_series_statistics`: circular
 blocks within runs, so neighbouring, autocorrelated windows move together).
 
 p-values count the observed value among the null (``(1 + #null ≥ observed) / (1 + n)``);
-``q_spin`` is Benjamini–Hochberg over a table's tested regions. Regions with fewer than
-``min_voxels`` selected voxels are listed but not tested.
+``q_spatial`` is Benjamini–Hochberg over a table's regions with a ``p_spatial``. Regions with
+fewer than ``min_voxels`` selected voxels are listed but neither ranked nor tested.
 """
 
 import functools
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from ..data.grayordinates import N_CORTEX, N_VERTICES_PER_HEMISPHERE, hcp
+from ..data.grayordinates import hcp
 
 #: Yeo et al. 2011's 17 networks under the names Schaefer et al. 2018 gave them (network 9 is
 #: the temporal pole, 10 orbitofrontal cortex, 11 precuneus/posterior cingulate control, 15
@@ -84,33 +84,6 @@ def _p_values(observed, null):
     return np.where(np.isfinite(observed), p, np.nan), counted
 
 
-@functools.lru_cache(maxsize=4)
-def spin_samples(n_spins, seed):
-    """Rotation resamplings of the 59,412 cortical grayordinates on the fs_LR sphere ``[59412, n_spins]``.
-
-    Row ``g`` of column ``r`` is the cortical grayordinate whose value grayordinate ``g`` takes
-    in rotation ``r`` (``neuromaps.nulls.spins.gen_spinsamples``, method ``original``).
-    """
-    from neuromaps.nulls.spins import gen_spinsamples
-
-    h = hcp()
-    vertices = np.concatenate([h.vertex_info.grayl, h.vertex_info.grayr + N_VERTICES_PER_HEMISPHERE])
-    coords = np.asarray(h.mesh.sphere[0], np.float64)[vertices]
-    hemisphere = (vertices >= N_VERTICES_PER_HEMISPHERE).astype(int)
-    spins = gen_spinsamples(coords, hemisphere, n_rotate=n_spins, check_duplicates=False, seed=seed)
-    return np.asarray(spins, np.int32)
-
-
-def rotated_region_means(grayordinate_map, labels, n_regions, spins):
-    """Each region's mean under every rotation of the cortical map: ``[n_regions + 1, n_spins]``.
-
-    NaN where a rotation leaves a region no value (rotated values that land on vertices without
-    data are left out of the means).
-    """
-    rotated = np.asarray(grayordinate_map, np.float64)[:N_CORTEX][spins]  # [59412, n_spins]
-    return region_means(membership(labels[:N_CORTEX], n_regions), rotated)
-
-
 def window_region_means(column_values, voxel_grayordinates, atlas_name):
     """Each window's mean importance per region of an atlas: ``[N, n_regions + 1]``.
 
@@ -142,7 +115,24 @@ def window_block_length(window_means, runs):
     return block_length(score, runs)
 
 
-def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, seed=0, min_voxels=10,
+def _null_region_means(surrogates, members):
+    """Each region's mean under every surrogate, NaN for regions with a selected row lacking one.
+
+    ``members`` is the region indicator of the surrogates' rows, so a null mean is over exactly
+    the grayordinates of the observed mean (never over the part of a region that happens to
+    have surrogate values).
+    """
+    missing = np.isnan(surrogates.values).any(axis=1)
+    sums = members @ np.where(missing[:, None], 0.0, surrogates.values)
+    counts = np.asarray(members.sum(axis=1)).ravel()
+    incomplete = (members @ missing.astype(np.float64)) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts[:, None]
+    means[incomplete | (counts == 0)] = np.nan
+    return means
+
+
+def roi_table(grayordinate_map, atlas_name, surrogates=None, n_permutations=1000, seed=0, min_voxels=10,
               window_means=None, runs=None, n_boot=2000):
     """Mean importance, rank and p-values of every region holding selected voxels.
 
@@ -152,14 +142,15 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
         Importance per grayordinate, NaN where there is no voxel.
     atlas_name : str
         One of :data:`ATLASES`.
-    spins : ndarray ``[59412, n_spins]``, optional
-        :func:`spin_samples`; without it ``p_spin`` is NaN.
+    surrogates : Surrogates, optional
+        :func:`~.spatial_nulls.moran_surrogates` of this same map; without it there is no
+        ``p_spatial``.
     n_permutations : int
         Shuffles of the selected voxels' values for ``p_permutation`` (0: none).
     seed : int
     min_voxels : int
-        Regions with fewer selected voxels are listed, untested (their p-values NaN): the mean
-        of a voxel or two says little about a region.
+        Regions with fewer selected voxels are listed, neither ranked nor tested: the mean of a
+        voxel or two says little about a region.
     window_means : ndarray ``[N, n_regions + 1]``, optional
         :func:`window_region_means` of the windows averaged into ``grayordinate_map``; with
         ``runs``, gives ``ci_low`` and ``ci_high`` (NaN without).
@@ -170,33 +161,42 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
     Returns
     -------
     pandas.DataFrame
-        Columns ``region``, ``n_voxels``, ``mean_importance``, ``rank``, ``p_spin``,
-        ``ci_low``, ``ci_high`` (95 % block-bootstrap interval of the mean over windows),
-        ``n_spins`` (rotations that left the region some data: the spin null's size),
-        ``p_permutation``, ``q_spin``; sorted by rank (1 = highest mean).
+        Columns ``region``, ``n_voxels``, ``mean_importance``, ``ci_low``, ``ci_high`` (95 %
+        block-bootstrap interval of the mean over windows), ``rank`` (Int64, 1 = highest mean,
+        among ranked regions; <NA> for too few voxels), ``p_spatial``, ``n_null`` (surrogates in
+        its null), ``p_permutation``, ``q_spatial`` and ``status``: ``"tested"``, ``"no spatial
+        null"`` (ranked, no surrogate null) or ``"too few voxels"``. Ranked regions first, by
+        rank; then the others by mean.
+
+    Raises
+    ------
+    ValueError
+        If ``surrogates`` were drawn on other grayordinates than the map's selected ones.
     """
     values = np.asarray(grayordinate_map, np.float64)
     labels, names = atlas(atlas_name)
     n_regions = int(labels.max())
-    observed = region_means(membership(labels, n_regions), values[:, None])[:, 0]
-    selected = np.isfinite(values)
-    n_voxels = np.bincount(labels[selected], minlength=n_regions + 1)
+    chosen = np.flatnonzero(np.isfinite(values))
+    members = membership(labels[chosen], n_regions)
+    observed = region_means(members, values[chosen, None])[:, 0]
+    n_voxels = np.bincount(labels[chosen], minlength=n_regions + 1)
+    too_few = n_voxels < min_voxels
 
-    p_spin = np.full(n_regions + 1, np.nan)
-    n_spins = np.zeros(n_regions + 1, int)
-    if spins is not None:
-        null = rotated_region_means(values, labels, n_regions, spins)
-        cortical = np.bincount(labels[:N_CORTEX][selected[:N_CORTEX]], minlength=n_regions + 1)
-        p_spin, n_spins = _p_values(observed, null)
-        p_spin = np.where(cortical > 0, p_spin, np.nan)
+    p_spatial = np.full(n_regions + 1, np.nan)
+    n_null = np.zeros(n_regions + 1, int)
+    if surrogates is not None:
+        if not np.array_equal(surrogates.grayordinates, chosen):
+            raise ValueError("the surrogates were drawn on other grayordinates than the map's selected ones")
+        null = _null_region_means(surrogates, members)
+        has_null = np.isfinite(null).all(axis=1) & (null.shape[1] > 0) & ~too_few
+        p_spatial[has_null], n_null[has_null] = _p_values(observed[has_null], null[has_null])
 
     p_perm = np.full(n_regions + 1, np.nan)
     if n_permutations:
         rng = np.random.default_rng(seed)
-        chosen = np.flatnonzero(selected)
         shuffled = np.stack([rng.permutation(values[chosen]) for _ in range(n_permutations)], axis=1)
-        null = region_means(membership(labels[chosen], n_regions), shuffled)
-        p_perm = _p_values(observed, null)[0]
+        p_perm = _p_values(observed, region_means(members, shuffled))[0]
+    p_perm[too_few] = np.nan
 
     interval = np.full((2, n_regions + 1), np.nan)
     if window_means is not None:
@@ -206,8 +206,7 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
         block = window_block_length(window_means, runs)
         interval[:, has] = bootstrap_interval(window_means[:, has], runs, block, n_boot, seed)
 
-    too_few = n_voxels < min_voxels
-    p_spin[too_few], p_perm[too_few] = np.nan, np.nan
+    status = np.where(too_few, "too few voxels", np.where(np.isfinite(p_spatial), "tested", "no spatial null"))
     keep = [r for r in range(1, n_regions + 1) if n_voxels[r] > 0 and r in names]
     table = pd.DataFrame({
         "region": [names[r] for r in keep],
@@ -215,13 +214,19 @@ def roi_table(grayordinate_map, atlas_name, spins=None, n_permutations=1000, see
         "mean_importance": observed[keep],
         "ci_low": interval[0, keep],
         "ci_high": interval[1, keep],
-        "p_spin": p_spin[keep],
-        "n_spins": n_spins[keep],
+        "rank": pd.array([pd.NA] * len(keep), dtype="Int64"),
+        "p_spatial": p_spatial[keep],
+        "n_null": n_null[keep].astype(int),
         "p_permutation": p_perm[keep],
+        "q_spatial": np.nan,
+        "status": status[keep],
     })
-    table.insert(5, "rank", table["mean_importance"].rank(ascending=False, method="min").astype(int))
-    table["q_spin"] = np.nan
-    tested = table["p_spin"].notna()
+    ranked = table["status"] != "too few voxels"
+    table.loc[ranked, "rank"] = table.loc[ranked, "mean_importance"].rank(ascending=False, method="min").astype(int)
+    tested = table["p_spatial"].notna()
     if tested.any():
-        table.loc[tested, "q_spin"] = stats.false_discovery_control(table.loc[tested, "p_spin"].to_numpy())
-    return table.sort_values(["rank", "region"], kind="stable").reset_index(drop=True)
+        table.loc[tested, "q_spatial"] = stats.false_discovery_control(table.loc[tested, "p_spatial"].to_numpy())
+    table["_unranked"] = ~ranked
+    table = table.sort_values(["_unranked", "rank", "mean_importance", "region"],
+                              ascending=[True, True, False, True], kind="stable", na_position="last")
+    return table.drop(columns="_unranked").reset_index(drop=True)
