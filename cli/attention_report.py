@@ -13,18 +13,22 @@ import click
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Where the HTML report goes (default: sub-XX/models/NAME/attention-SPLIT/report.html).")
 @click.option("--set", "overrides", multiple=True, metavar="interpretation.KEY=VALUE",
-              help="Override an interpretation setting (repeatable), e.g. --set interpretation.n_spins=0.")
+              help="Override an interpretation setting (repeatable), e.g. --set interpretation.n_surrogates=0.")
 @click.option("--derivatives", type=click.Path(file_okay=False),
               help="neurocine's derivative folder (default: found from the current folder).")
 @click.pass_context
 def command(ctx, subject, name, split, out, overrides, derivatives):
-    """Map where a run's fMRI encoder attends onto the cortex, as one self-contained HTML report.
+    """Map what a run's fMRI encoder reads onto the cortex, as one self-contained HTML report.
 
-    Reads the encoder of every trained stage (pre-trained, contrastive, decoder-fmri), takes its
-    self-attention for every window of a split back through the patch embedding to voxels,
-    grayordinates, fs_LR 32k and fsaverage5, summarises it by HCP-MMP1.0, Yeo 7/17 and
-    Cole-Anticevic regions with spin-test and permutation p-values, and writes the report with
-    maps.npz, token_importance.npz, roi_tables.csv and report.json in attention-SPLIT/.
+    Reads the encoder of every trained stage (pre-trained, contrastive, decoder-fmri) on every
+    window of a split: its self-attention (patch resolution, also divided by its map on inputs
+    without a stimulus to remove token position) and each voxel's attribution (integrated
+    gradients of the CLIP-target similarity), carried to grayordinates, fs_LR 32k and fsaverage5.
+    The headline map is the kind the validation windows' deletion test favours. Regions of
+    HCP-MMP1.0, Yeo 7/17 and Cole-Anticevic are ranked with p-values from Moran surrogates made on
+    the selected grayordinates; on simulated data, the maps are compared with the truth. Writes
+    the report with maps.npz, token_importance.npz, roi_tables.csv and report.json in
+    attention-SPLIT/.
     """
     from neurocine_toolbox.bids.paths import find_derivatives_dir
     from neurocine_toolbox.interpretation.attention_report import attention_report, summary_lines

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from neurocine_toolbox.data.grayordinates import N_GRAYORDINATES, hcp
+from neurocine_toolbox.interpretation.headline_choice import HeadlineChoice
 from neurocine_toolbox.interpretation.report_content import ReportContent, RoiTable, SurfaceMap
 from neurocine_toolbox.interpretation.surface_resampling import fslr_to_fsaverage5
 
@@ -47,18 +48,21 @@ def _grayordinates(left, right):
 
 def _roi_table(atlas, map_key, n_rows, rng):
     importance = np.sort(rng.random(n_rows))[::-1]
-    p_spin = rng.random(n_rows) * 0.2
+    p_spatial = rng.random(n_rows) * 0.2
+    ranked = np.arange(n_rows) < n_rows - 1  # the last region has too few voxels: no rank, no p
+    p_spatial[~ranked] = np.nan
     return RoiTable(atlas, map_key, pd.DataFrame({
         "region": [f"{atlas} region {i}" for i in range(n_rows)],
-        "n_voxels": rng.integers(5, 400, n_rows),
+        "n_voxels": np.where(ranked, rng.integers(10, 400, n_rows), 3),
         "mean_importance": importance,
         "ci_low": importance - 0.05,
         "ci_high": importance + 0.05,
-        "rank": np.arange(1, n_rows + 1),
-        "p_spin": p_spin,
-        "n_spins": rng.integers(50, 1001, n_rows),
-        "p_permutation": rng.random(n_rows),
-        "q_spin": np.minimum(p_spin * n_rows / np.arange(1, n_rows + 1), 1.0),
+        "rank": pd.array([i + 1 if r else pd.NA for i, r in enumerate(ranked)], dtype="Int64"),
+        "p_spatial": p_spatial,
+        "n_null": np.where(ranked, 1000, 0),
+        "p_permutation": np.where(ranked, rng.random(n_rows), np.nan),
+        "q_spatial": np.minimum(p_spatial * n_rows / np.arange(1, n_rows + 1), 1.0),
+        "status": np.where(ranked, "tested", "too few voxels"),
     }))
 
 
@@ -98,7 +102,7 @@ def synthetic_content(categories=("faces", "vehicles"), title="Attention report 
     tables = [_roi_table(atlas, headline, n, rng) for atlas, n in zip(ATLASES, (24, 7, 12, 9))]
     return ReportContent(
         title=title, subject="01", run="tiny", split="test", maps=maps, roi_tables=tables,
-        methods={"n_spins": 1000, "n_permutations": 1000, "layers": list(LAYERS), "alpha": 0.05,
+        methods={"n_surrogates": 1000, "n_permutations": 1000, "layers": list(LAYERS), "alpha": 0.05,
                  "rollout_discard_ratio": 0.0},
         methods_text="Attention received by each token, averaged over heads and queries, mapped back "
                      "to grayordinates and carried to the surfaces.",
@@ -108,10 +112,18 @@ def synthetic_content(categories=("faces", "vehicles"), title="Attention report 
                     "store": {"path": "/data/derivatives/neurocine", "hash": "cd" * 8}},
         category_names=list(categories),
         notes=["Synthetic maps: Gaussian blobs on posterior cortex, not a model's attention."],
-        truth=pd.DataFrame({"truth": ["stimulus_driven", "gain_class"], "n_parcels": [24, 24],
+        truth=pd.DataFrame({"map": [headline] * 2, "truth": ["stimulus_driven", "gain_class"], "n_parcels": [24, 24],
                             "spearman_rho": [0.41, -0.12], "ci_low": [0.05, -0.4], "ci_high": [0.7, 0.2],
-                            "p": [0.046, 0.58], "p_spin": [0.03, 0.7],
-                            "n_spins": [180, 176]}),
+                            "p": [0.046, 0.58], "p_spatial": [0.03, 0.7], "n_null": [1000, 1000]}),
+        hemispheres=pd.DataFrame({"map": ["encoder/layer-24/received/all", "truth: summed gain"],
+                                  "left": [0.52, 1.0], "right": [0.48, 1.0], "ratio": [1.0833, 1.0],
+                                  "ci_low": [1.05, np.nan], "ci_high": [1.11, np.nan]}),
+        headline_choice=HeadlineChoice(
+            pd.DataFrame({"map": ["attention", "attribution"], "drop_top": [0.012, 0.031], "drop_random": 0.004,
+                          "excess": [0.008, 0.027], "ci_low": [0.001, 0.015], "ci_high": [0.015, 0.039]}),
+            {"first": "attention", "second": "attribution", "mean": -0.019, "ci_low": -0.03, "ci_high": -0.008},
+            "attribution", 26, 0.1),
+        flags={"pretrain.include_test_fmri": False},
     )
 
 

@@ -70,7 +70,7 @@ def test_fit_runs_every_stage_and_reports_retrieval_with_chance(invoke, derivati
     assert changed.exit_code == 1
     assert "different config (differs in: contrastive.gamma_spa)" in changed.stderr
     # Settings read only after training (decode, evaluate, attention-report) need no retraining.
-    later = _fit(invoke, derivatives, "--name", "full", "--set", "interpretation.n_spins=5",
+    later = _fit(invoke, derivatives, "--name", "full", "--set", "interpretation.n_surrogates=5",
                  "--set", "evaluation.n_boot=50")
     assert later.exit_code == 0, later.stderr
     assert "trained" not in later.stdout

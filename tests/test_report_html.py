@@ -150,31 +150,38 @@ def test_methods_provenance_and_notes_are_rendered(page, attention_report):
     assert str(escape(content.notes[0])) in text and str(escape(content.methods_text)) in text
     # The truth section: every correlation, signed, with its p-value.
     assert "Against the simulation's truth" in text
-    assert ("<td>stimulus_driven</td><td class=\"num\">24</td><td class=\"num\">+0.410</td>"
+    assert ("<td class=\"num\">stimulus_driven</td><td class=\"num\">24</td><td class=\"num\">+0.410</td>"
             "<td class=\"num\">+0.050</td><td class=\"num\">+0.700</td>") in text
     assert "<td class=\"num\">+0.200</td><td class=\"num\">0.58</td><td class=\"num\">0.7</td>" in text
+    # The headline choice, the hemispheres and the flags, with their intervals.
+    assert "Chosen: <strong>attribution</strong>" in text and "-0.0190" in text and "[-0.0300, -0.0080]" in text
+    assert ("<td>encoder/layer-24/received/all</td><td class=\"num\">0.52</td><td class=\"num\">0.48</td>"
+            "<td class=\"num\">1.083</td><td class=\"num\">1.050</td><td class=\"num\">1.110</td>") in text
+    assert "<code>pretrain.include_test_fmri</code></th><td>off</td>" in text
 
 
-def test_roi_section_prints_every_row_and_marks_spin_hits():
-    table = pd.DataFrame({"region": ["V1", "V2", "<b>V3</b>"], "n_voxels": [10, 5, 2],
+def test_roi_section_prints_every_row_and_marks_spatial_null_hits():
+    table = pd.DataFrame({"region": ["V1", "V2", "<b>V3</b>"], "n_voxels": [10, 12, 2],
                           "mean_importance": [0.5, 0.25, 0.125], "ci_low": [0.4, 0.2, 0.1],
-                          "ci_high": [0.6, 0.3, 0.15], "rank": [1, 2, 3],
-                          "p_spin": [0.01, 0.2, np.nan], "n_spins": [990, 1000, 0],
-                          "p_permutation": [0.02, 0.3, 0.9], "q_spin": [0.03, 0.3, np.nan]})
+                          "ci_high": [0.6, 0.3, 0.15], "rank": pd.array([1, 2, pd.NA], dtype="Int64"),
+                          "p_spatial": [0.01, 0.2, np.nan], "n_null": [1000, 1000, 0],
+                          "p_permutation": [0.02, 0.3, np.nan], "q_spatial": [0.02, 0.2, np.nan],
+                          "status": ["tested", "tested", "too few voxels"]})
     section = roi_section(RoiTable("Yeo 7", "encoder/layer-12/received/all", table))
-    assert section["rows"][0] == ["V1", "10", "0.5", "0.4", "0.6", "1", "0.01", "990", "0.02", "0.03"]
-    assert section["rows"][2][6] == "—" and section["rows"][2][0] == "<b>V3</b>"  # escaped by the template
+    assert section["rows"][0] == ["V1", "10", "0.5", "0.4", "0.6", "1", "0.01", "1000", "0.02", "0.02", "tested"]
+    assert section["rows"][2][5] == "—" and section["rows"][2][6] == "—"  # no rank, no p
+    assert section["rows"][2][0] == "<b>V3</b>"  # escaped by the template
     assert section["significant"] == [True, False, False]
     assert section["bars"].startswith("data:image/png;base64,")
     with pytest.raises(ValueError, match="lacks columns"):
-        roi_section(RoiTable("Yeo 7", "x", table.drop(columns="q_spin")))
+        roi_section(RoiTable("Yeo 7", "x", table.drop(columns="q_spatial")))
 
 
 def test_roi_tables_in_the_page(page, attention_report):
     content, _ = attention_report
     text, parsed = page
     rows = [a for tag, a in parsed.elements if tag == "tr" and a.get("class") == "significant"]
-    assert len(rows) == sum(int((t.table["p_spin"] < 0.05).sum()) for t in content.roi_tables)
+    assert len(rows) == sum(int((t.table["p_spatial"] < 0.05).sum()) for t in content.roi_tables)
     for roi in content.roi_tables:
         assert f"<td>{roi.table['region'].iloc[-1]}</td>" in text  # every row, not only the top 15
 

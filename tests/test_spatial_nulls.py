@@ -210,3 +210,25 @@ def test_eigendecompositions_are_shared_by_maps_with_one_selection_and_length(se
     second = moran_surrogates(2.0 * values + 1.0, 10, seed=1)  # same correlogram, same lengths
     assert len(calls) == n_first
     assert first.parts["correlation_length_mm"].equals(second.parts["correlation_length_mm"])
+
+
+def test_a_map_without_autocorrelation_gets_surrogates_too(selection):
+    """White noise fits a short length, down to a kernel narrower than the voxels' spacing (the
+    demo's attribution map); its surrogates must still exist everywhere (not NaN from a
+    constant eigenvector), and call about 5 % of regions."""
+    rng = np.random.default_rng(11)
+    shares = []
+    for m in range(4):
+        values = np.full(N_GRAYORDINATES, np.nan)
+        values[selection] = rng.standard_normal(len(selection))
+        surrogates = moran_surrogates(values, N_SURROGATES, seed=m)
+        assert np.isfinite(surrogates.values).all()
+        table = roi_table(values, "HCP-MMP1.0", surrogates, n_permutations=0)
+        shares.append((table.loc[table["status"] == "tested", "p_spatial"] < 0.05).to_numpy())
+    assert 0.01 < np.concatenate(shares).mean() < 0.10
+
+
+def test_the_narrowest_kernel_keeps_no_constant_eigenvector(selection):
+    left = selection[part_of(selection) == 0][:300]
+    mem = spatial_nulls.moran_eigenvectors(0, left, 0)  # 0.3 mm: narrower than any two voxels
+    assert mem.shape[1] >= 250 and (mem.std(axis=0) > 1e-2 / np.sqrt(len(mem))).all()

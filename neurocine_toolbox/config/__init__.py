@@ -78,6 +78,10 @@ def _preset_chain(name):
     return chain
 
 
+#: Settings renamed since runs were written: a run's config.yaml under the old name still loads.
+RENAMED = {"interpretation.n_spins": "interpretation.n_surrogates"}
+
+
 def _merge(base, update, source, prefix="", origins=None, layer=None):
     """Deep-merge ``update`` into ``base`` in place, refusing keys ``base`` does not have.
 
@@ -85,6 +89,8 @@ def _merge(base, update, source, prefix="", origins=None, layer=None):
     """
     for key, value in update.items():
         where = f"{prefix}{key}"
+        if where in RENAMED and layer == "file":  # a run trained before the rename keeps working
+            key, where = RENAMED[where].rsplit(".", 1)[-1], RENAMED[where]
         if key not in base:
             raise NeurocineError(f"unknown setting '{where}'", source)
         if isinstance(base[key], dict):

@@ -254,11 +254,15 @@ LayerName = Annotated[int, Field(ge=1)] | Literal["first", "middle", "last"]
 class Interpretation(_Section):
     split: _choice("test", "validation", "train")
     layers: _rule(list[LayerName], "a non-empty list of first | middle | last or layer numbers >= 1", min_length=1)
-    measure: _choice("received", "cls", "rollout")
+    measure: _choice("read", "received", "cls", "rollout")
+    position_control: _choice("permuted", "zero", "none")
+    attribution_steps: WholeNonNegative
+    headline: _choice("auto", "attention", "attribution")
+    deletion_share: _rule(float, "a number in (0, 1)", gt=0, lt=1)
     categories: _rule(Literal["auto", "none"] | list[str], "auto, none or a list of caption keywords")
     max_categories: WholeNonNegative
     min_windows: Count
-    n_spins: WholeNonNegative
+    n_surrogates: WholeNonNegative
     n_permutations: WholeNonNegative
     min_voxels: Count
     max_windows: WholeNonNegative

@@ -1,23 +1,36 @@
-"""From trained encoders and a split's windows to importance maps and ROI tables.
+"""From trained encoders and a split's windows to importance maps, ROI tables and checks.
 
-For each stage's encoder: token importance per window (:mod:`.attention_extraction`), averaged
-over the windows, spread over voxels and grayordinates (:mod:`.voxel_projection`), carried to
-fs_LR 32k and fsaverage5; category-minus-rest contrasts of the headline measure at every stage
-and layer; ROI tables of each stage's headline map (last layer) for every atlas
-(:mod:`.roi_summary`).
+For each stage's encoder:
+
+- token importance per window (:mod:`.attention_extraction`) on the real windows and on inputs
+  without a stimulus (:func:`~.attention_extraction.control_windows`); each measure's map raw,
+  and divided token by token by its no-stimulus map (``<measure>-vs-<control>``: the position
+  control), at patch resolution (:mod:`.voxel_projection`);
+- voxel attribution (:mod:`.attribution`) where the stage is trained against CLIP;
+- category-minus-rest contrasts of the headline attention measure (raw: the position cancels);
+- ROI tables of the stage's headline map, every atlas (:mod:`.roi_summary`), with spatial nulls
+  made on the map's own selected grayordinates (:mod:`.spatial_nulls`).
+
+For the last stage also: the hemisphere table (left/right before and after the position
+control, and the truth's), the truth correlations of both kinds of map on a simulated dataset,
+and which kind heads the report (:mod:`.headline_choice`, on validation windows).
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .attention_extraction import MEASURES, resolve_layers, token_importance
+from .attention_extraction import MEASURES, control_windows, resolve_layers, token_importance
+from .attribution import ATTRIBUTED_STAGES, voxel_attribution
+from .hemispheres import hemisphere_table
 from .report_content import RoiTable, SurfaceMap
-from .roi_summary import ATLASES, roi_table, spin_samples, window_region_means
-from .voxel_projection import columns_to_grayordinates, patch_column_shares, surfaces, tokens_to_columns
+from .roi_summary import ATLASES, roi_table, window_region_means
+from .voxel_projection import columns_to_grayordinates, surfaces, tokens_to_columns
 
 log = logging.getLogger("neurocine")
+
+ATTRIBUTION = "attribution"
 
 
 @dataclass
@@ -27,14 +40,25 @@ class AnalysisResult:
     Attributes
     ----------
     maps : list of SurfaceMap
-        The headline map first (last stage, headline measure, last layer, all windows).
+        The headline map first (last stage, all windows).
     roi_tables : list of RoiTable
-        Each stage's headline map (last layer), every atlas; the last stage's first.
+        Each stage's headline map, every atlas (the last stage's first); then, for the last
+        stage, the HCP-MMP1.0 table of the other kind of map.
     token_importance : dict
-        ``{"<stage>/<measure>/layer-<ℓ>": float32 [N, P]}``, every window (per-sample values).
+        Per-window values: ``"<stage>/<measure>/layer-<ℓ>"`` float32 ``[N, P]`` (also
+        ``<measure>-on-<control>`` for the no-stimulus inputs) and ``"<stage>/attribution"``
+        ``[N, n_columns]``.
     layers : list of int
     categories : dict
         ``{name: n_windows}`` of the category contrasts made.
+    headline_kind : str
+        ``"attention"`` or ``"attribution"``.
+    attention_measure : str
+        The headline attention map's measure name (e.g. ``"read-vs-permuted"``).
+    hemispheres : pandas.DataFrame or None
+    truth : pandas.DataFrame or None
+        Truth correlations of the last stage's maps (column ``map``), on a simulated dataset.
+    headline_choice : HeadlineChoice or None
     """
 
     maps: list
@@ -42,17 +66,88 @@ class AnalysisResult:
     token_importance: dict
     layers: list
     categories: dict
+    headline_kind: str = "attention"
+    attention_measure: str = "read"
+    hemispheres: object = None
+    truth: object = None
+    headline_choice: object = None
+    notes: list = field(default_factory=list)
 
 
-def _surface_map(stage, layer, measure, category, n_windows, token_values, shares, voxel_grayordinates):
-    columns = tokens_to_columns(token_values, shares, len(voxel_grayordinates))
-    grayordinates = columns_to_grayordinates(columns, voxel_grayordinates)
+def _surface_map(stage, layer, measure, category, n_windows, column_values, voxel_grayordinates):
+    grayordinates = columns_to_grayordinates(column_values, voxel_grayordinates)
     fslr, fsaverage5 = surfaces(grayordinates)
     return SurfaceMap(stage, layer, measure, category, n_windows, grayordinates, fslr, fsaverage5)
 
 
-def analyse(encoders, windows, voxel_grayordinates, section, categories=None, seed=0, progress=None, runs=None):
-    """Importance maps and ROI tables of every stage's encoder on a split's windows.
+def controlled_name(measure, control):
+    """The name of a measure's position-controlled map (the measure itself without a control)."""
+    return measure if control == "none" else f"{measure}-vs-{control}"
+
+
+class _StageMaps:
+    """One stage's per-window column values and maps (what the tables and checks read)."""
+
+    def __init__(self, stage, encoder, windows, voxel_grayordinates, section, layers, seed, progress, targets):
+        self.stage, self.maps, self.per_window, self.columns = stage, [], {}, {}
+        patch, n_columns = encoder.config.patch_size, len(voxel_grayordinates)
+        control = section["position_control"]
+        # Per-window column values are kept only for what the tables and checks read (memory).
+        self.keep = {(m, layers[-1]) for m in (section["measure"], controlled_name(section["measure"], control),
+                                                ATTRIBUTION)}
+        importance = token_importance(encoder, windows, layers, int(section["batch_size"]), progress)
+        controls = {}
+        if control != "none":
+            controls[control] = token_importance(encoder, control_windows(windows, control, seed), layers,
+                                                 int(section["batch_size"]))
+        n = len(windows)
+        for (measure, layer), values in importance.items():
+            self.per_window[f"{stage}/{measure}/layer-{layer}"] = values
+            self.add(layer, measure, None, n, tokens_to_columns(values, patch, n_columns), voxel_grayordinates)
+            for kind, table in controls.items():
+                baseline = table[(measure, layer)]
+                self.per_window[f"{stage}/{measure}-on-{kind}/layer-{layer}"] = baseline
+                ratio = values / baseline.mean(axis=0)  # per window; its mean is the ratio of the means
+                self.add(layer, controlled_name(measure, kind), None, n, tokens_to_columns(ratio, patch, n_columns),
+                         voxel_grayordinates)
+                if measure == section["measure"]:
+                    self.add(layer, f"{measure}-on-{kind}", None, n, tokens_to_columns(baseline, patch, n_columns),
+                             voxel_grayordinates)
+        self.importance = importance
+        self.attribution = None
+        if targets is not None and stage in ATTRIBUTED_STAGES and section["attribution_steps"]:
+            self.attribution = voxel_attribution(encoder, windows, targets, int(section["attribution_steps"]),
+                                                 int(section["batch_size"]))
+            self.per_window[f"{stage}/{ATTRIBUTION}"] = self.attribution
+            self.add(layers[-1], ATTRIBUTION, None, n, self.attribution, voxel_grayordinates)
+
+    def add(self, layer, measure, category, n, columns, voxel_grayordinates):
+        """Add the map of column values (per window ``[N, n_columns]``, or one row ``[n_columns]``)."""
+        surface_map = _surface_map(self.stage, layer, measure, category, n,
+                                   columns.mean(axis=0) if columns.ndim > 1 else columns, voxel_grayordinates)
+        self.maps.append(surface_map)
+        if category is None and (measure, layer) in self.keep:
+            self.columns[(measure, layer)] = (surface_map, columns)
+        return surface_map
+
+
+def _tables(surface_map, columns, voxel_grayordinates, section, seed, runs, atlases):
+    from .spatial_nulls import moran_surrogates
+
+    surrogates = (moran_surrogates(surface_map.grayordinates, int(section["n_surrogates"]), seed)
+                  if section["n_surrogates"] else None)
+    tables = []
+    for atlas_name in atlases:
+        window_means = window_region_means(columns, voxel_grayordinates, atlas_name)
+        table = roi_table(surface_map.grayordinates, atlas_name, surrogates, int(section["n_permutations"]), seed,
+                          int(section["min_voxels"]), window_means, runs, int(section["n_boot"]))
+        tables.append(RoiTable(atlas_name, surface_map.key, table, window_means))
+    return tables, surrogates
+
+
+def analyse(encoders, windows, voxel_grayordinates, section, categories=None, seed=0, progress=None, runs=None,
+            targets=None, headline_kind="attention", truth=None):
+    """Importance maps, ROI tables and checks of every stage's encoder on a split's windows.
 
     Parameters
     ----------
@@ -62,17 +157,22 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
     voxel_grayordinates : ndarray of int ``[n_columns]``
         The store's grayordinate of each column (−1: padding).
     section : dict
-        The config's ``interpretation`` section (``layers``, ``measure``, ``batch_size``,
-        ``n_spins``, ``n_permutations``, ``min_voxels``, ``n_boot``).
+        The config's ``interpretation`` section.
     categories : dict, optional
         ``{name: (in bool [N], rest bool [N])}`` (:func:`.window_categories.window_categories`).
     seed : int
-        Seeds the spins and permutations.
+        Seeds the control inputs, surrogates and permutations.
     progress : callable, optional
         Called with the number of windows done (per stage).
     runs : ndarray ``[N]``, optional
-        Each window's run (windows in time order): for the ROI means' block-bootstrap intervals
-        (default: all in one run).
+        Each window's run (windows in time order), for the block-bootstrap intervals.
+    targets : ndarray ``[N, d]``, optional
+        Each window's CLIP target (:func:`.attribution.window_clip_targets`); without it, no
+        attribution.
+    headline_kind : {"attention", "attribution"}
+        Which kind of map heads the report (attention where a stage has no attribution).
+    truth : mapping, optional
+        A simulation's true encoding model: adds truth correlations and the truth's hemispheres.
 
     Returns
     -------
@@ -87,41 +187,98 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
     headline = section["measure"]
     if headline not in MEASURES:
         raise ValueError(f"interpretation.measure must be one of {', '.join(MEASURES)}, not {headline!r}")
+    control = section["position_control"]
+    attention_measure = controlled_name(headline, control)
     n = len(windows)
-
     runs = np.zeros(n, int) if runs is None else np.asarray(runs)
-    maps, per_window, heads, head_columns = [], {}, {}, {}
+
+    per_stage = {}
     for stage in stages:
         encoder = encoders[stage]
         if len(encoder.blocks) != depth:
             raise ValueError(f"the {stage} encoder has {len(encoder.blocks)} layers, the others {depth}")
         log.info("attention: %s encoder, layers %s, %d windows", stage, ", ".join(map(str, layers)), n)
-        importance = token_importance(encoder, windows, layers, int(section["batch_size"]), progress)
-        shares = patch_column_shares(encoder)
-        for (measure, layer), values in importance.items():
-            per_window[f"{stage}/{measure}/layer-{layer}"] = values
-            surface_map = _surface_map(stage, layer, measure, None, n, values.mean(axis=0), shares,
-                                       voxel_grayordinates)
-            maps.append(surface_map)
-            if measure == headline and layer == layers[-1]:
-                heads[stage] = surface_map
-                head_columns[stage] = tokens_to_columns(values, shares, len(voxel_grayordinates))
+        stage_maps = _StageMaps(stage, encoder, windows, voxel_grayordinates, section, layers, seed, progress, targets)
+        patch = encoder.config.patch_size
         for name, (inside, rest) in categories.items():  # at every stage: when does selectivity appear?
             for layer in layers:
-                values = importance[(headline, layer)]
+                values = stage_maps.importance[(headline, layer)]
                 contrast = values[inside].mean(axis=0) - values[rest].mean(axis=0)
-                maps.append(_surface_map(stage, layer, headline, name, int(inside.sum()), contrast,
-                                         shares, voxel_grayordinates))
+                stage_maps.add(layer, headline, name, int(inside.sum()),
+                               tokens_to_columns(contrast, patch, len(voxel_grayordinates)), voxel_grayordinates)
+        per_stage[stage] = stage_maps
 
-    spins = spin_samples(int(section["n_spins"]), seed) if section["n_spins"] else None
-    tables = []
+    def headline_of(stage, kind):
+        key = (ATTRIBUTION, layers[-1]) if kind == ATTRIBUTION else (attention_measure, layers[-1])
+        return per_stage[stage].columns.get(key)
+
+    last = stages[-1]
+    kind = headline_kind if headline_of(last, headline_kind) else "attention"
+    tables, heads, surrogates = [], {}, {}
     for stage in reversed(stages):
-        for atlas_name in ATLASES:
-            window_means = window_region_means(head_columns[stage], voxel_grayordinates, atlas_name)
-            table = roi_table(heads[stage].grayordinates, atlas_name, spins, int(section["n_permutations"]), seed,
-                              int(section["min_voxels"]), window_means, runs, int(section["n_boot"]))
-            tables.append(RoiTable(atlas_name, heads[stage].key, table, window_means))
-    headline_map = heads[stages[-1]]
+        stage_kind = kind if headline_of(stage, kind) else "attention"
+        surface_map, columns = headline_of(stage, stage_kind)
+        stage_tables, surrogates[stage] = _tables(surface_map, columns, voxel_grayordinates, section, seed, runs,
+                                                  ATLASES)
+        tables += stage_tables
+        heads[stage] = surface_map
+    other = ATTRIBUTION if kind == "attention" else "attention"
+    compared = {kind: (heads[last], tables[0], surrogates[last])}
+    if headline_of(last, other):
+        surface_map, columns = headline_of(last, other)
+        other_tables, other_surrogates = _tables(surface_map, columns, voxel_grayordinates, section, seed, runs,
+                                                 ATLASES[:1])
+        tables.insert(len(ATLASES), other_tables[0])
+        compared[other] = (surface_map, other_tables[0], other_surrogates)
+
+    truth_table = None
+    if truth is not None:
+        import pandas as pd
+
+        from .simulation_truth import truth_correlations
+
+        rows = []
+        for name, (surface_map, mmp, map_surrogates) in compared.items():
+            found = truth_correlations(mmp.table, truth, surface_map.grayordinates, map_surrogates, mmp.window_means,
+                                       runs, int(section["n_boot"]), seed)
+            rows.append(found.assign(map=surface_map.key))
+        truth_table = pd.concat(rows, ignore_index=True)
+
+    hemispheres = {}
+    for measure in (headline, attention_measure):
+        found = headline_of(last, "attention") if measure == attention_measure else per_stage[last].columns.get(
+            (measure, layers[-1]))
+        if found:
+            hemispheres[found[0].key] = found[1]
+    if headline_of(last, ATTRIBUTION):
+        surface_map, columns = headline_of(last, ATTRIBUTION)
+        hemispheres[surface_map.key] = columns
+    hemisphere_rows = hemisphere_table(hemispheres, voxel_grayordinates, runs, int(section["n_boot"]), seed, truth)
+
+    maps = [m for stage in stages for m in per_stage[stage].maps]
+    headline_map = heads[last]
     maps = [headline_map] + [m for m in maps if m is not headline_map]
+    per_window = {k: v for stage in stages for k, v in per_stage[stage].per_window.items()}
     return AnalysisResult(maps, tables, per_window, layers,
-                          {name: int(inside.sum()) for name, (inside, _) in categories.items()})
+                          {name: int(inside.sum()) for name, (inside, _) in categories.items()},
+                          headline_kind=kind, attention_measure=attention_measure, hemispheres=hemisphere_rows,
+                          truth=truth_table)
+
+
+def candidate_scores(encoder, windows, targets, voxel_grayordinates, section, seed=0):
+    """The two candidate headline maps of one encoder as column scores, made from ``windows``.
+
+    ``{"attention": the last layer's position-controlled headline measure, "attribution": the
+    mean voxel attribution}`` (what :func:`.headline_choice.choose_headline` compares).
+    """
+    layer = resolve_layers(["last"], len(encoder.blocks))
+    patch, n_columns = encoder.config.patch_size, len(voxel_grayordinates)
+    values = token_importance(encoder, windows, layer, int(section["batch_size"]))[(section["measure"], layer[0])]
+    tokens = values.mean(axis=0)
+    if section["position_control"] != "none":
+        control = control_windows(windows, section["position_control"], seed)
+        tokens = tokens / token_importance(encoder, control, layer, int(section["batch_size"]))[
+            (section["measure"], layer[0])].mean(axis=0)
+    attribution = voxel_attribution(encoder, windows, targets, int(section["attribution_steps"]),
+                                    int(section["batch_size"]))
+    return {"attention": tokens_to_columns(tokens, patch, n_columns), ATTRIBUTION: attribution.mean(axis=0)}

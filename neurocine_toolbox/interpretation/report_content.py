@@ -31,9 +31,13 @@ class SurfaceMap:
         Encoder layer, counted from 1 (the paper's 1, 12, 24); for ``measure="rollout"``, the
         last layer the rollout runs through.
     measure : str
+        ``"read"`` (patch rows of attention rollout weighted by what the projection head reads),
         ``"received"`` (attention a token receives, averaged over heads and queries),
         ``"cls"`` (the CLS token's attention to each token) or ``"rollout"`` (the CLS row of
-        attention rollout through layers 1..``layer``).
+        attention rollout through layers 1..``layer``); ``"<measure>-vs-<control>"`` the same
+        divided token by token by its map on inputs without a stimulus, ``"<measure>-on-<control>"``
+        that no-stimulus map itself; ``"attribution"`` the mean voxel attribution (listed under
+        the last layer; it is the whole encoder's).
     category : str or None
         ``None``: averaged over all windows of the split. Otherwise a class or caption keyword;
         the map is then the category's mean minus the mean of the other windows.
@@ -63,8 +67,8 @@ class SurfaceMap:
 
     @property
     def is_contrast(self):
-        """True for a category-minus-rest map (signed; drawn with a diverging colour map)."""
-        return self.category is not None
+        """True for a signed map (category minus rest, or attribution): drawn with a diverging colour map."""
+        return self.category is not None or self.measure == "attribution"
 
 
 @dataclass
@@ -78,12 +82,11 @@ class RoiTable:
     map_key : str
         :attr:`SurfaceMap.key` of the map summarised.
     table : pandas.DataFrame
-        One row per region holding at least one selected voxel, sorted by rank, columns:
-        ``region`` (name), ``n_voxels`` (selected voxels in it), ``mean_importance``,
-        ``ci_low``/``ci_high`` (95 % block-bootstrap interval over windows), ``rank`` (1 = most
-        attended), ``p_spin`` (spin test), ``n_spins`` (rotations counted in
-        the region's spin null), ``p_permutation`` (voxel labels permuted), ``q_spin``
-        (Benjamini–Hochberg over the table's regions).
+        One row per region holding at least one selected voxel (:func:`.roi_summary.roi_table`):
+        ``region``, ``n_voxels``, ``mean_importance``, ``ci_low``/``ci_high`` (95 % block
+        bootstrap over windows, the model fixed), ``rank`` (1 = highest; none below
+        ``min_voxels``), ``p_spatial`` (Moran surrogates), ``n_null``, ``p_permutation``,
+        ``q_spatial`` (Benjamini–Hochberg), ``status``.
     window_means : ndarray ``[N, n_regions + 1]`` or None
         Each window's mean per region (by the atlas's label), for intervals of what is derived
         from the table (e.g. the truth correlation).
@@ -125,7 +128,14 @@ class ReportContent:
     truth : pandas.DataFrame or None
         On a simulated dataset: Spearman correlations across HCP-MMP1.0 parcels between the
         headline map's mean importance and the true encoding model
-        (:func:`~.simulation_truth.truth_correlations`); None otherwise.
+        (:func:`~.simulation_truth.truth_correlations`, column ``map``: which map); None otherwise.
+    hemispheres : pandas.DataFrame or None
+        Left/right ratios of the headline maps before and after the position control, and the
+        truth's (:func:`.hemispheres.hemisphere_table`).
+    headline_choice : HeadlineChoice or None
+        The validation windows' deletion test that chose the headline (:mod:`.headline_choice`).
+    flags : dict
+        Opt-in settings that let test data into training (e.g. ``pretrain.include_test_fmri``).
     """
 
     title: str
@@ -140,3 +150,6 @@ class ReportContent:
     category_names: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     truth: pd.DataFrame | None = None
+    hemispheres: pd.DataFrame | None = None
+    headline_choice: object = None
+    flags: dict = field(default_factory=dict)

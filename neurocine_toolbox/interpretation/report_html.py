@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 import numpy as np
+import pandas as pd
 
 from neurocine_toolbox.interpretation import surface_figures
 from neurocine_toolbox.interpretation.report_content import stage_rank
@@ -28,10 +29,14 @@ PLOTLY_JS = ("_assets/js/plotly-gl3d-latest.min.js", "plotting/data/js/plotly-gl
 #: Columns of the ROI tables, in order, with how each value is printed.
 ROI_COLUMNS = {"region": str, "n_voxels": "{:d}", "mean_importance": "{:.4g}", "ci_low": "{:.4g}",
                "ci_high": "{:.4g}", "rank": "{:d}",
-               "p_spin": "{:.3g}", "n_spins": "{:d}", "p_permutation": "{:.3g}", "q_spin": "{:.3g}"}
-TRUTH_COLUMNS = {"truth": str, "n_parcels": "{:d}", "spearman_rho": "{:+.3f}", "ci_low": "{:+.3f}",
-                 "ci_high": "{:+.3f}", "p": "{:.3g}", "p_spin": "{:.3g}",
-                 "n_spins": "{:d}"}
+               "p_spatial": "{:.3g}", "n_null": "{:d}", "p_permutation": "{:.3g}", "q_spatial": "{:.3g}",
+               "status": str}
+TRUTH_COLUMNS = {"map": str, "truth": str, "n_parcels": "{:d}", "spearman_rho": "{:+.3f}", "ci_low": "{:+.3f}",
+                 "ci_high": "{:+.3f}", "p": "{:.3g}", "p_spatial": "{:.3g}", "n_null": "{:d}"}
+HEMISPHERE_COLUMNS = {"map": str, "left": "{:.4g}", "right": "{:.4g}", "ratio": "{:.3f}", "ci_low": "{:.3f}",
+                      "ci_high": "{:.3f}"}
+CHOICE_COLUMNS = {"map": str, "drop_top": "{:+.4f}", "drop_random": "{:+.4f}", "excess": "{:+.4f}",
+                  "ci_low": "{:+.4f}", "ci_high": "{:+.4f}"}
 
 
 def script_json(value):
@@ -74,7 +79,7 @@ def _png_uri(png):
 
 
 def _format(value, spec):
-    if value is None or (isinstance(value, numbers.Real) and not math.isfinite(value)):
+    if value is None or value is pd.NA or (isinstance(value, numbers.Real) and not math.isfinite(value)):
         return "—"
     if callable(spec):
         return spec(value)
@@ -90,7 +95,7 @@ def roi_section(roi_table, alpha=0.05):
     -------
     dict
         ``atlas``, ``map_key``, ``columns``, ``rows`` (lists of strings), ``significant`` (per
-        row, ``p_spin < alpha``), ``bars`` (PNG data URI).
+        row, ``p_spatial < alpha``), ``bars`` (PNG data URI).
     """
     table = roi_table.table
     missing = [c for c in ROI_COLUMNS if c not in table.columns]
@@ -103,17 +108,17 @@ def roi_section(roi_table, alpha=0.05):
         "map_key": roi_table.map_key,
         "columns": list(ROI_COLUMNS),
         "rows": rows,
-        "significant": (table["p_spin"] < alpha).tolist(),
+        "significant": (table["p_spatial"] < alpha).tolist(),
         "bars": _png_uri(surface_figures.roi_bars_png(table, alpha=alpha)),
     }
 
 
-def truth_rows(truth):
-    """The truth correlations as printed cells (``[]`` when there is no truth)."""
-    if truth is None:
+def table_rows(frame, columns):
+    """A table's printed cells in ``columns``' order and formats (``[]`` for None)."""
+    if frame is None:
         return []
-    return [[_format(record[c], spec) for c, spec in TRUTH_COLUMNS.items()]
-            for record in truth[list(TRUTH_COLUMNS)].to_dict("records")]
+    return [[_format(record[c], spec) for c, spec in columns.items()]
+            for record in frame[list(columns)].to_dict("records")]
 
 
 def readable(value):
@@ -164,8 +169,10 @@ def write_report(content, path):
     """
     path = Path(path)
     data = surface_figures.interactive_payload(content.maps)
-    figure6 = _png_uri(surface_figures.figure6_png(content.maps))
-    stages, layers, _ = surface_figures.figure6_grid(content.maps)
+    measure = content.methods.get("attention_measure", "received")
+    figure6 = _png_uri(surface_figures.figure6_png(content.maps, measure=measure))
+    stages, layers, _ = surface_figures.figure6_grid(content.maps, measure)
+    choice = content.headline_choice
     template = _environment().get_template(TEMPLATE)
     script = resources.files("neurocine_toolbox.interpretation").joinpath("templates", SCRIPT)
     with atomic_path(path) as tmp:
@@ -182,7 +189,13 @@ def write_report(content, path):
             figure6_layers=layers,
             panel_views=surface_figures.PANEL_VIEWS,
             rois=[roi_section(t) for t in content.roi_tables],
+            figure6_measure=measure,
             truth_columns=list(TRUTH_COLUMNS),
-            truth=truth_rows(content.truth),
+            truth=table_rows(content.truth, TRUTH_COLUMNS),
+            hemisphere_columns=list(HEMISPHERE_COLUMNS),
+            hemispheres=table_rows(content.hemispheres, HEMISPHERE_COLUMNS),
+            choice=choice,
+            choice_columns=list(CHOICE_COLUMNS),
+            choice_rows=table_rows(None if choice is None else choice.table, CHOICE_COLUMNS),
         ).dump(str(tmp), encoding="utf-8")
     return path

@@ -230,7 +230,11 @@ def _eigenvectors(part, key, length_index):
     distances = _cached_geometry(part, key).distances
     length = np.float32(LENGTH_GRID_MM[length_index])
     weights = np.exp(-(distances ** 2) / (2 * length ** 2))
-    return compute_mem(weights, spectrum="nonzero", tol=1e-10)[0]
+    mem = compute_mem(weights, spectrum="nonzero", tol=1e-10)[0]
+    # compute_mem's float32 eigh can leave the constant vector (eigenvalue ~1e-7, above its tol)
+    # when the kernel is narrower than the voxels' spacing (a map without autocorrelation):
+    # its correlation with the map is undefined and would make every surrogate NaN.
+    return mem[:, mem.std(axis=0) > 1e-2 / np.sqrt(len(mem))]
 
 
 def _part_seed(seed, part):

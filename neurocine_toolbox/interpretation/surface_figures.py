@@ -313,30 +313,30 @@ def figure6_png(maps, measure="received", dpi=60):
 
 
 def roi_bars_png(table, top=15, alpha=0.05, dpi=80):
-    """Horizontal bars of the ``top`` regions by mean importance; spin-test hits marked.
+    """Horizontal bars of the ``top`` ranked regions by mean importance; spatial-null hits marked.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        A :class:`~.report_content.RoiTable`'s table (``region``, ``mean_importance``,
-        ``p_spin``).
+        A :class:`~.report_content.RoiTable`'s table (``region``, ``mean_importance``, ``rank``,
+        ``p_spatial``); regions without a rank (too few voxels) are not drawn.
     top : int
     alpha : float
-        Regions with ``p_spin < alpha`` are drawn dark and starred.
+        Regions with ``p_spatial < alpha`` are drawn dark and starred.
 
     Returns
     -------
     bytes
         The PNG.
     """
-    rows = table.sort_values("mean_importance", ascending=False).head(top)
-    significant = (rows["p_spin"] < alpha).to_numpy()
+    rows = table[table["rank"].notna()].sort_values("mean_importance", ascending=False).head(top)
+    significant = (rows["p_spatial"] < alpha).to_numpy()
     fig = _figure(figsize=(4.8, 0.22 * max(len(rows), 3) + 0.9))
     ax = fig.add_subplot()
     y = np.arange(len(rows))[::-1]
     ax.barh(y, rows["mean_importance"], color=np.where(significant, "#b2182b", "#bbbbbb"))
     ax.set_yticks(y, [f"{r} *" if s else str(r) for r, s in zip(rows["region"], significant)], fontsize=7)
-    ax.set_xlabel(f"mean importance (* p_spin < {alpha:g})", fontsize=8)
+    ax.set_xlabel(f"mean importance (* p_spatial < {alpha:g})", fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
     ax.spines[["top", "right"]].set_visible(False)
     return _png(fig, dpi)

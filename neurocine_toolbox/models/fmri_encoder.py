@@ -1,7 +1,10 @@
 """The fMRI encoder: a ViT over 1D patches of visual-cortex fMRI, one window of TRs at a time.
 
-Input ``[N, w, n_voxels]`` (the store's columns, V1→V4, padded to a multiple of 16). Each TR is
-cut into ``P = ⌈n_voxels / patch_size⌉`` patches (16 values each in the paper), embedded, given fixed sin-cos positions and a CLS token,
+Input ``[N, w, n_voxels]`` (the store's columns in the store's order: L_V1, R_V1, … R_V4 for the
+MMP selection, grayordinate order, left cortex first, for a reliability selection; padded to a
+multiple of 16). Each TR is cut into
+``P = ⌈n_voxels / patch_size⌉`` patches of consecutive columns (16 values each in the paper),
+embedded, given fixed sin-cos positions over that order and a CLS token,
 and passed through ``depth`` blocks of spatial self-attention (optionally followed by attention
 across the window's TRs). The projection head maps the window's ``w·P`` patch tokens to
 ``[out_tokens, out_dim]`` = ``[77, 768]``, the shape of the text-encoder states that Stable
