@@ -73,6 +73,8 @@ setup(
         # The attention report's spatial nulls: Moran spectral randomisation on the selected
         # grayordinates (brainsmash's variogram surrogates took ~4 s each at 2,300 points).
         "brainspace>=0.3",
+        # Voxel attribution of the attention report (integrated gradients of the CLIP-target similarity).
+        "captum>=0.7",
         # The natural world's motion-energy features (simulate --preset benchmark): the Gallant
         # lab's implementation of Nishimoto et al. 2011's model.
         "pymoten>=0.1.3",
