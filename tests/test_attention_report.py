@@ -10,6 +10,7 @@ import pytest
 from test_fit import QUICK
 
 FAST = ["--set", "interpretation.n_surrogates=20", "--set", "interpretation.n_permutations=20",
+        "--set", "interpretation.attribution_steps=4", "--set", "interpretation.n_boot=200",
         "--set", "interpretation.min_windows=1"]
 
 

@@ -11,7 +11,8 @@ QUICK = ("pretrain.steps=3", "pretrain.batch_size=4", "contrastive.steps=3", "co
          "decoder.pretrained=tiny-sd-random", "vae.steps=2", "vae.batch_size=4", "decoder_text.steps=2",
          "decoder_text.batch_size=2", "decoder_fmri.steps=2", "decoder_fmri.batch_size=2",
          "sampling.num_inference_steps=2", "sampling.batch_size=8", "evaluation.n_boot=200",
-         "interpretation.n_surrogates=20", "interpretation.n_permutations=50")
+         "interpretation.n_surrogates=20", "interpretation.n_permutations=50", "interpretation.attribution_steps=4",
+         "interpretation.n_boot=200")
 
 
 def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):

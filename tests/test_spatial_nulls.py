@@ -218,14 +218,14 @@ def test_a_map_without_autocorrelation_gets_surrogates_too(selection):
     constant eigenvector), and call about 5 % of regions."""
     rng = np.random.default_rng(11)
     shares = []
-    for m in range(4):
+    for m in range(2):
         values = np.full(N_GRAYORDINATES, np.nan)
         values[selection] = rng.standard_normal(len(selection))
         surrogates = moran_surrogates(values, N_SURROGATES, seed=m)
         assert np.isfinite(surrogates.values).all()
         table = roi_table(values, "HCP-MMP1.0", surrogates, n_permutations=0)
         shares.append((table.loc[table["status"] == "tested", "p_spatial"] < 0.05).to_numpy())
-    assert 0.01 < np.concatenate(shares).mean() < 0.10
+    assert 0.0 < np.concatenate(shares).mean() < 0.12
 
 
 def test_the_narrowest_kernel_keeps_no_constant_eigenvector(selection):

@@ -121,6 +121,15 @@ class _StageMaps:
             self.per_window[f"{stage}/{ATTRIBUTION}"] = self.attribution
             self.add(layers[-1], ATTRIBUTION, None, n, self.attribution, voxel_grayordinates)
 
+    def add_categories(self, categories, measure, layers, patch, voxel_grayordinates):
+        """Category-minus-rest maps of raw ``measure`` at every layer (position cancels in the difference)."""
+        for name, (inside, rest) in categories.items():  # at every stage: when does selectivity appear?
+            for layer in layers:
+                values = self.importance[(measure, layer)]
+                contrast = values[inside].mean(axis=0) - values[rest].mean(axis=0)
+                self.add(layer, measure, name, int(inside.sum()),
+                         tokens_to_columns(contrast, patch, len(voxel_grayordinates)), voxel_grayordinates)
+
     def add(self, layer, measure, category, n, columns, voxel_grayordinates):
         """Add the map of column values (per window ``[N, n_columns]``, or one row ``[n_columns]``)."""
         surface_map = _surface_map(self.stage, layer, measure, category, n,
@@ -199,13 +208,7 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
             raise ValueError(f"the {stage} encoder has {len(encoder.blocks)} layers, the others {depth}")
         log.info("attention: %s encoder, layers %s, %d windows", stage, ", ".join(map(str, layers)), n)
         stage_maps = _StageMaps(stage, encoder, windows, voxel_grayordinates, section, layers, seed, progress, targets)
-        patch = encoder.config.patch_size
-        for name, (inside, rest) in categories.items():  # at every stage: when does selectivity appear?
-            for layer in layers:
-                values = stage_maps.importance[(headline, layer)]
-                contrast = values[inside].mean(axis=0) - values[rest].mean(axis=0)
-                stage_maps.add(layer, headline, name, int(inside.sum()),
-                               tokens_to_columns(contrast, patch, len(voxel_grayordinates)), voxel_grayordinates)
+        stage_maps.add_categories(categories, headline, layers, encoder.config.patch_size, voxel_grayordinates)
         per_stage[stage] = stage_maps
 
     def headline_of(stage, kind):
@@ -231,29 +234,12 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
         tables.insert(len(ATLASES), other_tables[0])
         compared[other] = (surface_map, other_tables[0], other_surrogates)
 
-    truth_table = None
-    if truth is not None:
-        import pandas as pd
-
-        from .simulation_truth import truth_correlations
-
-        rows = []
-        for name, (surface_map, mmp, map_surrogates) in compared.items():
-            found = truth_correlations(mmp.table, truth, surface_map.grayordinates, map_surrogates, mmp.window_means,
-                                       runs, int(section["n_boot"]), seed)
-            rows.append(found.assign(map=surface_map.key))
-        truth_table = pd.concat(rows, ignore_index=True)
-
-    hemispheres = {}
-    for measure in (headline, attention_measure):
-        found = headline_of(last, "attention") if measure == attention_measure else per_stage[last].columns.get(
-            (measure, layers[-1]))
-        if found:
-            hemispheres[found[0].key] = found[1]
-    if headline_of(last, ATTRIBUTION):
-        surface_map, columns = headline_of(last, ATTRIBUTION)
-        hemispheres[surface_map.key] = columns
-    hemisphere_rows = hemisphere_table(hemispheres, voxel_grayordinates, runs, int(section["n_boot"]), seed, truth)
+    truth_table = _truth_table(compared, truth, runs, section, seed) if truth is not None else None
+    # Left/right of the last stage: raw headline attention, position-controlled, attribution.
+    kept = per_stage[last].columns
+    entries = {kept[key][0].key: kept[key][1] for key in ((headline, layers[-1]), (attention_measure, layers[-1]),
+                                                          (ATTRIBUTION, layers[-1])) if key in kept}
+    hemisphere_rows = hemisphere_table(entries, voxel_grayordinates, runs, int(section["n_boot"]), seed, truth)
 
     maps = [m for stage in stages for m in per_stage[stage].maps]
     headline_map = heads[last]
@@ -263,6 +249,18 @@ def analyse(encoders, windows, voxel_grayordinates, section, categories=None, se
                           {name: int(inside.sum()) for name, (inside, _) in categories.items()},
                           headline_kind=kind, attention_measure=attention_measure, hemispheres=hemisphere_rows,
                           truth=truth_table)
+
+
+def _truth_table(compared, truth, runs, section, seed):
+    """Truth correlations of each compared map ``{kind: (SurfaceMap, MMP RoiTable, Surrogates)}``."""
+    import pandas as pd
+
+    from .simulation_truth import truth_correlations
+
+    rows = [truth_correlations(mmp.table, truth, surface_map.grayordinates, surrogates, mmp.window_means, runs,
+                               int(section["n_boot"]), seed).assign(map=surface_map.key)
+            for surface_map, mmp, surrogates in compared.values()]
+    return pd.concat(rows, ignore_index=True)
 
 
 def candidate_scores(encoder, windows, targets, voxel_grayordinates, section, seed=0):
