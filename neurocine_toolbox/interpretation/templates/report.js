@@ -79,7 +79,7 @@
   function status(map) {
     var box = document.getElementById("map-status");
     box.textContent = map
-      ? map.key + " — " + map.n_windows + " windows — " + (map.signed ? "category minus the other windows" : "all selected windows")
+      ? map.key + " — " + map.n_windows + " windows — " + (map.category ? "category minus the other windows" : "all selected windows") + (map.signed ? " (signed)" : "")
       : "No map for this combination (drawn grey).";
   }
 
