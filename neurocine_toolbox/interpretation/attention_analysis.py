@@ -80,6 +80,15 @@ def _surface_map(stage, layer, measure, category, n_windows, column_values, voxe
     return SurfaceMap(stage, layer, measure, category, n_windows, grayordinates, fslr, fsaverage5)
 
 
+def position_controls(encoder, windows, layers, section, seed):
+    """``{control: token importance on inputs without a stimulus}`` (empty when the control is ``none``)."""
+    control = section["position_control"]
+    if control == "none":
+        return {}
+    return {control: token_importance(encoder, control_windows(windows, control, seed), layers,
+                                      int(section["batch_size"]))}
+
+
 def controlled_name(measure, control):
     """The name of a measure's position-controlled map (the measure itself without a control)."""
     return measure if control == "none" else f"{measure}-vs-{control}"
@@ -96,10 +105,7 @@ class _StageMaps:
         self.keep = {(m, layers[-1]) for m in (section["measure"], controlled_name(section["measure"], control),
                                                 ATTRIBUTION)}
         importance = token_importance(encoder, windows, layers, int(section["batch_size"]), progress)
-        controls = {}
-        if control != "none":
-            controls[control] = token_importance(encoder, control_windows(windows, control, seed), layers,
-                                                 int(section["batch_size"]))
+        controls = position_controls(encoder, windows, layers, section, seed)
         n = len(windows)
         for (measure, layer), values in importance.items():
             self.per_window[f"{stage}/{measure}/layer-{layer}"] = values
@@ -271,12 +277,10 @@ def candidate_scores(encoder, windows, targets, voxel_grayordinates, section, se
     """
     layer = resolve_layers(["last"], len(encoder.blocks))
     patch, n_columns = encoder.config.patch_size, len(voxel_grayordinates)
-    values = token_importance(encoder, windows, layer, int(section["batch_size"]))[(section["measure"], layer[0])]
-    tokens = values.mean(axis=0)
-    if section["position_control"] != "none":
-        control = control_windows(windows, section["position_control"], seed)
-        tokens = tokens / token_importance(encoder, control, layer, int(section["batch_size"]))[
-            (section["measure"], layer[0])].mean(axis=0)
+    key = (section["measure"], layer[0])
+    tokens = token_importance(encoder, windows, layer, int(section["batch_size"]))[key].mean(axis=0)
+    for control in position_controls(encoder, windows, layer, section, seed).values():
+        tokens = tokens / control[key].mean(axis=0)
     attribution = voxel_attribution(encoder, windows, targets, int(section["attribution_steps"]),
                                     int(section["batch_size"]))
     return {"attention": tokens_to_columns(tokens, patch, n_columns), ATTRIBUTION: attribution.mean(axis=0)}

@@ -10,14 +10,14 @@ block-bootstrap resamples of the windows (the model held fixed).
 import numpy as np
 import pandas as pd
 
-from ..data.grayordinates import N_CORTEX, hcp
+from .spatial_nulls import part_of
 
 
 def hemisphere_masks(voxel_grayordinates):
     """Boolean masks of the store columns in the left and in the right cortex."""
     g = np.asarray(voxel_grayordinates)
-    n_left = len(hcp().vertex_info.grayl)
-    return (g >= 0) & (g < n_left), (g >= n_left) & (g < N_CORTEX)
+    part = np.where(g >= 0, part_of(g), -1)  # padding columns (-1) belong to no part
+    return part == 0, part == 1
 
 
 def hemisphere_ratio(column_values, voxel_grayordinates, runs=None, n_boot=2000, seed=0):

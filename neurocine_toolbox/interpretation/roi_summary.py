@@ -115,7 +115,7 @@ def window_block_length(window_means, runs):
     return block_length(score, runs)
 
 
-def _null_region_means(surrogates, members):
+def surrogate_region_means(surrogates, members):
     """Each region's mean under every surrogate, NaN for regions with a selected row lacking one.
 
     ``members`` is the region indicator of the surrogates' rows, so a null mean is over exactly
@@ -187,7 +187,7 @@ def roi_table(grayordinate_map, atlas_name, surrogates=None, n_permutations=1000
     if surrogates is not None:
         if not np.array_equal(surrogates.grayordinates, chosen):
             raise ValueError("the surrogates were drawn on other grayordinates than the map's selected ones")
-        null = _null_region_means(surrogates, members)
+        null = surrogate_region_means(surrogates, members)
         has_null = np.isfinite(null).all(axis=1) & (null.shape[1] > 0) & ~too_few
         p_spatial[has_null], n_null[has_null] = _p_values(observed[has_null], null[has_null])
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .roi_summary import atlas
+from .roi_summary import atlas, membership, surrogate_region_means
 
 
 def truth_path(derivatives_dir, subject):
@@ -60,10 +60,9 @@ def _surrogate_parcel_means(surrogates, parcels):
     has a selected grayordinate without surrogate values (no full-size null)."""
     labels, names = atlas("HCP-MMP1.0")
     label_of = {name: label for label, name in names.items()}
-    rows = [np.flatnonzero(labels[surrogates.grayordinates] == label_of[p]) for p in parcels]
-    if any(len(r) == 0 or np.isnan(surrogates.values[r]).any() for r in rows):
-        return None
-    return np.stack([surrogates.values[r].mean(axis=0) for r in rows])
+    means = surrogate_region_means(surrogates, membership(labels[surrogates.grayordinates], int(labels.max())))
+    means = means[[label_of[p] for p in parcels]]
+    return None if np.isnan(means).any() else means
 
 
 def _spatial_p(rho, null_means, truth_values):
