@@ -177,6 +177,34 @@ def test_perception_stage_is_fitted_on_training_runs_and_saved_with_the_pipeline
     assert "no perception reconstructor" in refused.stderr and not (plain / "decoded-test").exists()
 
 
+def test_retrieval_perception_stage_starts_decoding_from_a_training_clip(invoke, trained):
+    import shutil
+
+    from neurocine_toolbox.config import load_config
+    from neurocine_toolbox.data.store import store_path
+    from neurocine_toolbox.pipelines.decode_split import load_pipeline
+    from neurocine_toolbox.training.perception_stage import perception_stage
+
+    run = trained / "sub-01/models/dec"
+    other = run.parent / "dec-retrieval"
+    shutil.copytree(run, other, ignore=shutil.ignore_patterns("perception", "decoded-*"))
+    overrides = [QUICK[i + 1] for i, arg in enumerate(QUICK) if arg == "--set"] + ["perception.method=retrieval"]
+    config = load_config("tiny", overrides=overrides)
+    perception_stage(other / "perception", other, store_path(trained, "01", "train"), config, progress=False)
+    record = json.loads((other / "perception/fit.json").read_text())
+    assert record["method"] == "retrieval" and set(record["cv_r2"]) == {"caption_words", "clip_image"}
+    index = json.loads((other / "decoder-fmri/model/model_index.json").read_text())
+    assert index["perception_reconstructor"] == ["neurocine_toolbox.models.retrieval_reconstructor",
+                                                 "RetrievalReconstructor"]
+    pipeline = load_pipeline(other / "decoder-fmri/model", "cpu", torch.float32)
+    library = pipeline.perception_reconstructor.library_latents
+    reconstructor = pipeline.perception_reconstructor
+    start = reconstructor(torch.randn(3, reconstructor.config.window, reconstructor.config.num_columns))
+    assert all((library == clip).flatten(1).all(1).any() for clip in start)  # top_k 1: a training clip's latents
+    result = _decode(invoke, trained, "--name", "dec-retrieval", "--set", "sampling.strength=0.5", "--force")
+    assert result.exit_code == 0, result.stderr
+
+
 def test_decode_without_a_trained_pipeline_is_one_line(invoke, trained):
     result = _decode(invoke, trained, "--name", "no-such-run")
     assert result.exit_code == 1

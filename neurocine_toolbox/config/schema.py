@@ -202,6 +202,10 @@ class Vae(_Optimisation):
 
 class Perception(_Section):
     enabled: Flag
+    method: _choice("ridge", "retrieval")
+    spaces: _rule(list[Literal["caption_words", "clip_image", "clip_text"]],
+                  "a non-empty list of caption_words, clip_image, clip_text", min_length=1)
+    top_k: Count
     rank: Count
     alphas: _rule(list[Annotated[float, Field(gt=0)]], "a non-empty list of numbers > 0", min_length=1)
     n_folds: _rule(int, "a whole number >= 2", ge=2)

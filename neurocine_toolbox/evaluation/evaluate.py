@@ -263,7 +263,7 @@ def ridge_latents(root, config, train_store, split_store, rows, split="test", pr
     from ..training.perception_stage import training_windows_and_latents
     from .baselines import RidgeLatentBaseline
 
-    fmri, targets, movies, vae = training_windows_and_latents(root, config, train_store, progress)
+    fmri, targets, movies, vae, _ = training_windows_and_latents(root, config, train_store, progress)
     log.info("latent ridge baseline: %d training windows → latents %s, penalties by cross-validation over %d movies",
              len(fmri), tuple(targets.shape[1:]), len(np.unique(movies)))
     model = RidgeLatentBaseline().fit(fmri, targets, movies)

@@ -19,6 +19,7 @@ from einops import rearrange
 
 from ..models.fmri_encoder import FMRIEncoder  # noqa: F401  (diffusers loads only imported modules' classes)
 from ..models.perception_reconstructor import PerceptionReconstructor  # noqa: F401
+from ..models.retrieval_reconstructor import RetrievalReconstructor  # noqa: F401
 from ..models.prior_noise import dependent_noise
 from ..models.video_unet import VideoUNet  # noqa: F401
 
@@ -39,9 +40,10 @@ class NeuroCinePipeline(DiffusionPipeline):
     unet : neurocine_toolbox.models.video_unet.VideoUNet
     scheduler : a diffusers scheduler (DDIM for the paper's sampling)
     fmri_encoder : neurocine_toolbox.models.fmri_encoder.FMRIEncoder
-    perception_reconstructor : neurocine_toolbox.models.perception_reconstructor.PerceptionReconstructor, optional
-        The low-level pathway: fMRI window → the latents of a blurry clip, where sampling starts
-        when ``strength`` is below 1.
+    perception_reconstructor : PerceptionReconstructor or RetrievalReconstructor, optional
+        The low-level pathway: fMRI window → the latents of a clip (the ridge's blurry one, or
+        the training clips the fMRI most resembles), where sampling starts when ``strength`` is
+        below 1.
     """
 
     model_cpu_offload_seq = "fmri_encoder->perception_reconstructor->unet->vae"

@@ -238,11 +238,15 @@ def _fmri_condition(negative, dropout):
 
 
 def _perception_reconstructor(root):
-    """The run's fitted perception reconstructor (stage ``perception``), or None."""
+    """The run's fitted perception reconstructor (stage ``perception``: ridge or retrieval), or None."""
     from ..models.perception_reconstructor import PerceptionReconstructor
+    from ..models.retrieval_reconstructor import RetrievalReconstructor
 
     folder = Path(root) / "perception" / "model"
-    return PerceptionReconstructor.from_pretrained(folder) if (folder / "config.json").is_file() else None
+    if not (folder / "config.json").is_file():
+        return None
+    kind = json.loads((folder / "config.json").read_text()).get("_class_name")
+    return (RetrievalReconstructor if kind == "RetrievalReconstructor" else PerceptionReconstructor).from_pretrained(folder)
 
 
 def decoder_vae(config, root):

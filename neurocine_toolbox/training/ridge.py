@@ -164,6 +164,18 @@ class WindowRidge:
         self.edge_shares_ = warn_at_grid_edge(self.what, self.alphas_, self.alphas)
         return self
 
+    def linear_map(self):
+        """``coef [n_targets, n_in]`` and ``intercept [n_targets]``: ``predict(x) = x · coefᵀ + intercept``.
+
+        The primal weights of the linear kernel (himalaya's ``get_primal_coef``), so that a model
+        can hold the regression as plain buffers.
+        """
+        if not hasattr(self, "model_"):
+            raise NeurocineError(f"{self.what} is not fitted: call fit first")
+        coef = np.asarray(self.model_.get_primal_coef(), np.float32).T
+        intercept = np.broadcast_to(np.asarray(self.model_.intercept_, np.float32), (len(coef),))
+        return coef, np.array(intercept)
+
     def predict(self, fmri):
         """Predicted targets ``[N, *target_shape]`` (float32)."""
         if not hasattr(self, "model_"):
