@@ -36,6 +36,55 @@ KEYS = [("ssim", "mindvideo-rgb", None), ("pixcorr", "rgb-pearson", None), ("ide
 SHARED_BASELINES = ("flat", "mean_clip", "ridge", "pixel_ridge", "vae_oracle")
 
 
+#: The config sections each stage reads, with those of the stages it starts from.
+_ENCODER = ("seed", "data", "encoder", "pretrain", "training")
+_DECODER = ("seed", "data", "decoder", "decoder_text", "training", "vae", "embedding", "cross_attention_dim")
+STAGE_SECTIONS = {
+    "pretrain": _ENCODER,
+    "perception": ("seed", "data", "perception"),
+    "encoder": (*_ENCODER, "contrastive", "embedding"),
+    "decoder-text": _DECODER,
+    # The saved pipeline also carries the perception reconstructor where a run has one; the
+    # paper's sampling (strength 1) never reads it, so ``perception`` is not compared.
+    "decoder-fmri": (*_ENCODER, "contrastive", *_DECODER, "decoder_fmri"),
+}
+
+
+def _sections(config, names):
+    return {name: config.get(name) for name in names}
+
+
+def borrow_stages(models, name, config, donors):
+    """Copy into ``models/name`` each stage a donor run trained with the same settings; the stages copied."""
+    import yaml
+
+    borrowed = []
+    for stage, sections in STAGE_SECTIONS.items():
+        target = models / name / stage
+        if (target / "model").is_dir():
+            continue
+        for donor in donors:
+            source = models / donor
+            if donor == name or not (source / stage / "model").is_dir() or not (source / "config.yaml").is_file():
+                continue
+            if _sections(yaml.safe_load((source / "config.yaml").read_text()), sections) == _sections(config, sections):
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(source / stage, target)
+                borrowed.append(f"{stage} from {donor}")
+                break
+    return borrowed
+
+
+def copy_baselines(models, donors, name):
+    """Copy a donor run's cached baselines (they depend on the data and clip settings only, and
+    are keyed by them: a stale entry is recomputed) into run ``name``'s test decoding."""
+    target = models / name / "decoded-test" / "baselines"
+    for donor in donors:
+        cache = models / donor / "decoded-test" / "baselines"
+        if cache.is_dir() and not target.is_dir():
+            shutil.copytree(cache, target)
+
+
 def dataset(out, seed, simulation=None, preset="tiny"):
     """The demo's dataset (or ``simulate --preset simulation``), simulated with ``seed``, prepared and
     embedded once (with ``preset``'s CLIP: the natural world's presets bring their own)."""
@@ -98,6 +147,8 @@ def main():
     parser.add_argument("--row", action="append", default=[], help="name=[preset]:sampling.key=value,...")
     parser.add_argument("--metrics", nargs="+", help="evaluate's metrics (default: the run's config)")
     parser.add_argument("--simulation", help="simulate preset (default: the demo's, small); e.g. benchmark")
+    parser.add_argument("--donor", help="run name (with {seed}) whose finished stages a row's run may copy where "
+                        "the settings those stages read are equal (borrow_stages)")
     parser.add_argument("--fit-set", action="append", default=[],
                         help="config override for training, key=value (e.g. data.lag=3 as chosen on validation)")
     args = parser.parse_args()
@@ -120,8 +171,16 @@ def main():
                     metrics = json.loads((target / "metrics.json").read_text())
                 else:
                     start = time.perf_counter()
-                    fit(derivatives, "01", preset=preset, overrides=[*args.fit_set, f"seed={train_seed}"], name=name,
-                        progress=False)
+                    overrides = [*args.fit_set, f"seed={train_seed}"]
+                    if args.donor:
+                        from neurocine_toolbox.config import load_config
+
+                        donors = [args.donor.format(seed=train_seed)]
+                        models = derivatives / "sub-01" / "models"
+                        borrowed = borrow_stages(models, name, load_config(preset, overrides=overrides), donors)
+                        print(f"{name}: borrowed {', '.join(borrowed) or 'nothing'}", flush=True)
+                        copy_baselines(models, donors, name)
+                    fit(derivatives, "01", preset=preset, overrides=overrides, name=name, progress=False)
                     fitted = time.perf_counter() - start
                     decode_split(derivatives, "01", name=name, overrides=settings, force=True, progress=False)
                     record = evaluate_run(derivatives, "01", name=name, baselines=("ridge", "pixel_ridge", "vae_oracle"),

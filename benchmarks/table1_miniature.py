@@ -23,7 +23,7 @@ and the guidance (``--set``) come from dataset 0's validation split (``choose_on
 same for every row of a seed, the text-conditioned decoder stage the same for every row with the
 same β, the contrastive encoder the same for exp1, exp8 and exp10. A stage is copied from a run
 already trained (this script's, or ``--donor``'s) when every config section that stage and the
-stages before it read (:data:`STAGE_SECTIONS`) is equal; otherwise it is trained. Copying is what
+stages before it read (``best_path_ablation.STAGE_SECTIONS``) is equal; otherwise it is trained. Copying is what
 retraining with the same seed would give (the stages are seeded), in a fraction of the time.
 
 Writes ``OUT/table1/{summary.json, summary.md}``; each run's evaluation stays in its run folder
@@ -38,24 +38,11 @@ Usage::
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
-from best_path_ablation import dataset
-
-#: The config sections each stage reads, with those of the stages it starts from.
-_ENCODER = ("seed", "data", "encoder", "pretrain", "training")
-_DECODER = ("seed", "data", "decoder", "decoder_text", "training", "vae", "embedding", "cross_attention_dim")
-STAGE_SECTIONS = {
-    "pretrain": _ENCODER,
-    "encoder": (*_ENCODER, "contrastive", "embedding"),
-    "decoder-text": _DECODER,
-    # The saved pipeline also carries the perception reconstructor where a run has one; the
-    # paper's sampling (strength 1) never reads it, so ``perception`` is not compared.
-    "decoder-fmri": (*_ENCODER, "contrastive", *_DECODER, "decoder_fmri"),
-}
+from best_path_ablation import borrow_stages, copy_baselines, dataset
 
 #: The paper's numbers (Table 1, subject 1, SSIM of the MinD-Video protocol), ../shared/SCIENCE.md.
 PAPER_SSIM = {"exp0": 0.171, "exp1": 0.204, "exp8": 0.242, "exp10": 0.225}
@@ -80,31 +67,6 @@ def rows():
              ("exp8", settings("paper-table1-exp8"), "both, dependent noise β 0.25"),
              ("exp10", settings("paper-table1-exp10"), "both, dependent noise β 0.75")]
     return [(name, [f"{k}={v}" for k, v in values.items()], text) for name, values, text in table]
-
-
-def _sections(config, names):
-    return {name: config.get(name) for name in names}
-
-
-def borrow_stages(models, name, config, donors):
-    """Copy into ``models/name`` each stage a donor run trained with the same settings; the stages copied."""
-    import yaml
-
-    borrowed = []
-    for stage, sections in STAGE_SECTIONS.items():
-        target = models / name / stage
-        if (target / "model").is_dir():
-            continue
-        for donor in donors:
-            source = models / donor
-            if donor == name or not (source / stage / "model").is_dir() or not (source / "config.yaml").is_file():
-                continue
-            if _sections(yaml.safe_load((source / "config.yaml").read_text()), sections) == _sections(config, sections):
-                shutil.rmtree(target, ignore_errors=True)
-                shutil.copytree(source / stage, target)
-                borrowed.append(f"{stage} from {donor}")
-                break
-    return borrowed
 
 
 def main():
@@ -140,10 +102,7 @@ def main():
                 borrowed = borrow_stages(models, name, config, [*donors, *(f"table1-{r}-seed{seed}" for r, *_ in table)])
                 print(f"seed {seed} {row}: borrowed {', '.join(borrowed) or 'nothing'}", flush=True)
                 fit(derivatives, "01", preset=args.preset, overrides=overrides, name=name, progress=False)
-                for donor in donors:  # the baselines depend on the data only: reuse the donor's cache
-                    cache = models / donor / "decoded-test" / "baselines"
-                    if cache.is_dir() and not (models / name / "decoded-test" / "baselines").is_dir():
-                        shutil.copytree(cache, models / name / "decoded-test" / "baselines")
+                copy_baselines(models, donors, name)
                 decode_split(derivatives, "01", name=name, force=True, progress=False)
                 evaluate_run(derivatives, "01", name=name, baselines=("ridge", "pixel_ridge"), progress=False)
                 print(f"seed {seed} {row}: {time.perf_counter() - start:.0f} s", flush=True)
