@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data.dataset import split_window_starts, windows_at
-from ..errors import NeurocineError
 from ..data.store import open_store
+from ..errors import NeurocineError
 from ..utils.atomic import write_text_atomic
 from ..utils.processes import process_state
 from .decoder_stages import cached_latents, decoder_vae
