@@ -64,7 +64,7 @@ class RetrievalReconstructor(ModelMixin, ConfigMixin):
             coef, intercept = estimator.ridges_[name].linear_map()
             getattr(model, f"{name}_coef").copy_(torch.as_tensor(coef))
             getattr(model, f"{name}_intercept").copy_(torch.as_tensor(intercept))
-            getattr(model, f"{name}_library").copy_(_unit_rows(torch.as_tensor(estimator.library_[name])))
+            getattr(model, f"{name}_library").copy_(torch.as_tensor(estimator.library_[name]))  # unit rows
         model.library_latents.copy_(latents)
         return model.eval()
 
@@ -78,9 +78,8 @@ class RetrievalReconstructor(ModelMixin, ConfigMixin):
         for name in self.config.spaces:
             predicted = x @ getattr(self, f"{name}_coef").float().T + getattr(self, f"{name}_intercept").float()
             scores = _unit_rows(predicted) @ getattr(self, f"{name}_library").float().T
-            spread = scores.std(dim=1, correction=0, keepdim=True)
-            total = total + torch.where(spread > 0, (scores - scores.mean(dim=1, keepdim=True)) / spread.clamp_min(1e-12),
-                                        torch.zeros_like(scores))
+            spread = scores.std(dim=1, correction=0, keepdim=True).clamp_min(1e-12)
+            total = total + (scores - scores.mean(dim=1, keepdim=True)) / spread
         return total
 
     def retrieve(self, fmri_windows):

@@ -55,12 +55,14 @@ def _unit_rows(x):
     return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
 
 
+def _zscore_rows(scores):
+    # a constant row of scores is all at its mean: 0 / tiny stays 0
+    return (scores - scores.mean(axis=1, keepdims=True)) / np.maximum(scores.std(axis=1, keepdims=True), 1e-12)
+
+
 def standardised_scores(predicted, library):
     """Correlations of each predicted row with each library row, z-scored over the library ``[M, N]``."""
-    scores = _unit_rows(predicted) @ _unit_rows(library).T
-    spread = scores.std(axis=1, keepdims=True)
-    return np.divide(scores - scores.mean(axis=1, keepdims=True), spread, out=np.zeros_like(scores),
-                     where=spread > 0)
+    return _zscore_rows(_unit_rows(predicted) @ _unit_rows(library).T)
 
 
 class RetrievalPrior:
@@ -80,7 +82,8 @@ class RetrievalPrior:
     ridges_ : dict of WindowRidge
         One per space, fMRI → that space's features.
     library_ : dict of ndarray
-        Each space's features of the library (the training windows given to :meth:`fit`).
+        Each space's features of the library (the training windows given to :meth:`fit`), each
+        row centred and scaled to unit norm.
     cv_r2_ : dict of float
         Each space's mean held-out R² over its features (whole movies held out).
     """
@@ -117,7 +120,7 @@ class RetrievalPrior:
             values = np.asarray(values, np.float32).reshape(n, -1)
             ridge = WindowRidge(self.alphas, self.n_folds, f"the retrieval prior's {name} ridge")
             self.ridges_[name] = ridge.fit(fmri, values, movies)
-            self.library_[name] = values
+            self.library_[name] = _unit_rows(values)
             self.cv_r2_[name] = float(np.mean(ridge.cv_r2_))
         return self
 
@@ -128,7 +131,7 @@ class RetrievalPrior:
     def scores(self, fmri):
         """Each window's summed standardised score for every library window ``[M, N]``."""
         self._check_fitted()
-        return sum(standardised_scores(self.ridges_[name].predict(fmri), self.library_[name])
+        return sum(_zscore_rows(_unit_rows(self.ridges_[name].predict(fmri)) @ self.library_[name].T)
                    for name in self.ridges_)
 
     def predict(self, fmri):
