@@ -26,7 +26,8 @@ already trained (this script's, or ``--donor``'s) when every config section that
 stages before it read (``best_path_ablation.STAGE_SECTIONS``) is equal; otherwise it is trained. Copying is what
 retraining with the same seed would give (the stages are seeded), in a fraction of the time.
 
-Writes ``OUT/table1/{summary.json, summary.md}``; each run's evaluation stays in its run folder
+``--summary-only`` trains nothing and summarises the rows already evaluated, each over the seeds it
+has (the tables say which). Writes ``OUT/table1/{summary.json, summary.md}``; each run's evaluation stays in its run folder
 and each comparison in ``sub-01/models/comparisons/``.
 
 Usage::
@@ -79,6 +80,8 @@ def main():
                         help="config override for every row, key=value (chosen on validation)")
     parser.add_argument("--donor", help="run name (with {seed}) whose finished stages may be copied")
     parser.add_argument("--rows", nargs="+", help="only these rows (default: all)")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="train nothing: summarise the runs already evaluated (each row over its finished seeds)")
     args = parser.parse_args()
 
     from neurocine_toolbox.config import load_config
@@ -97,6 +100,8 @@ def main():
             overrides = [*args.overrides, *settings, f"seed={seed}"]
             evaluation = models / name / "decoded-test" / "evaluation" / "metrics.json"
             start = time.perf_counter()
+            if args.summary_only and not evaluation.is_file():
+                continue
             if not evaluation.is_file():
                 config = load_config(args.preset, overrides=overrides)
                 borrowed = borrow_stages(models, name, config, [*donors, *(f"table1-{r}-seed{seed}" for r, *_ in table)])
@@ -109,7 +114,7 @@ def main():
             record = json.loads(evaluation.read_text())
             entry = summary["rows"].setdefault(row, {})
             entry[str(seed)] = {"metrics": _headline(record)}
-            if row != "exp0":
+            if row != "exp0" and "exp0" in summary["rows"] and str(seed) in summary["rows"]["exp0"]:
                 compared = compare_runs(derivatives, "01", name, f"table1-exp0-seed{seed}")
                 differences = {d["column"]: d for d in compared["differences"]}
                 entry[str(seed)]["versus_exp0"] = {
@@ -117,7 +122,7 @@ def main():
                     for key, _ in COLUMNS if (column := _column(differences, key)) is not None}
     out = Path(args.out) / "table1"
     out.mkdir(parents=True, exist_ok=True)
-    pooled = pooled_differences(models, table, args.train_seeds)
+    pooled = pooled_differences(models, table, args.train_seeds, summary["rows"])
     summary["pooled_versus_exp0"] = pooled
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = summary_lines(summary, table, pooled)
@@ -152,8 +157,9 @@ def _headline(record):
     return {c: values.get(_column(values, c)) for c, _ in COLUMNS}
 
 
-def pooled_differences(models, table, seeds):
-    """Row − exp0 per clip, averaged over the training seeds, then one paired test over the clips."""
+def pooled_differences(models, table, seeds, finished):
+    """Row − exp0 per clip, averaged over the training seeds where both are in ``finished``
+    (``{row: {seed: …}}``), then one paired test over the clips; each row notes its seeds."""
     from neurocine_toolbox.evaluation.evaluate import _per_clip
     from neurocine_toolbox.evaluation.time_series_statistics import paired_difference
 
@@ -161,13 +167,14 @@ def pooled_differences(models, table, seeds):
         return _per_clip(models / f"table1-{row}-seed{seed}" / "decoded-test" / "evaluation" / "per_clip.csv")
 
     pooled = {}
-    reference = [per_clip("exp0", s) for s in seeds]
-    runs = np.array([int(r["run"]) for r in reference[0]])
     for row, *_ in table:
-        if row == "exp0":
+        both = [s for s in seeds if str(s) in finished.get(row, {}) and str(s) in finished.get("exp0", {})]
+        if row == "exp0" or not both:
             continue
-        tables = [per_clip(row, s) for s in seeds]
-        pooled[row] = {}
+        reference = [per_clip("exp0", s) for s in both]
+        runs = np.array([int(r["run"]) for r in reference[0]])
+        tables = [per_clip(row, s) for s in both]
+        pooled[row] = {"seeds": both}
         for key, _ in COLUMNS:
             column = _column(tables[0][0], key)
             if column is None:
@@ -192,7 +199,7 @@ def _diff(d):
 def summary_lines(summary, table, pooled):
     """Markdown: each row's metrics (mean over seeds), then row − exp0 pooled over seeds and per seed."""
     labels = [label for _, label in COLUMNS]
-    lines = ["| row | settings | paper SSIM | " + " | ".join(labels) + " |", "|---" * (len(labels) + 3) + "|"]
+    lines = ["| row | settings | seeds | paper SSIM | " + " | ".join(labels) + " |", "|---" * (len(labels) + 4) + "|"]
     for row, _, text in table:
         by_seed = summary["rows"].get(row, {})
         cells = []
@@ -200,13 +207,15 @@ def summary_lines(summary, table, pooled):
             values = [s["metrics"][column] for s in by_seed.values() if s["metrics"].get(column) is not None]
             cells.append(f"{np.mean(values):.3f}" if values else "–")
         paper = PAPER_SSIM.get(row)
-        lines.append(f"| {row} | {text} | {paper if paper is not None else '–'} | " + " | ".join(cells) + " |")
+        seeds = ", ".join(by_seed) or "–"
+        lines.append(f"| {row} | {text} | {seeds} | {paper if paper is not None else '–'} | " + " | ".join(cells) + " |")
     lines += ["", "Row − exp0, per clip averaged over the training seeds, then paired over the clips (95 % "
               "block-bootstrap interval; two-sided sign-flip p over test movies, its floor in parentheses):", "",
-              "| row | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+              "| row | seeds | " + " | ".join(labels) + " |", "|---" * (len(labels) + 2) + "|"]
     for row, _, _ in table:
         if row in pooled:
-            lines.append(f"| {row} | " + " | ".join(_diff(pooled[row].get(c)) for c, _ in COLUMNS) + " |")
+            seeds = ", ".join(str(s) for s in pooled[row]["seeds"])
+            lines.append(f"| {row} | {seeds} | " + " | ".join(_diff(pooled[row].get(c)) for c, _ in COLUMNS) + " |")
     lines += ["", "Row − exp0 per training seed:", "", "| row | seed | " + " | ".join(labels) + " |",
               "|---" * (len(labels) + 2) + "|"]
     for row, _, _ in table:

@@ -10,8 +10,8 @@ import click
 def command(ctx, out_dir, seed):
     """Simulate a small BIDS dataset in OUT_DIR/bids (default ./demo-output), prepare it, add
     captions and CLIP embeddings, train the fMRI encoder, the perception reconstructor and the video
-    decoder with the CPU-sized `tiny-perception-sdedit` preset (the paper's method at tiny sizes plus
-    the low-level pathway), decode the test split, evaluate it beside chance and baselines, and map
+    decoder with the CPU-sized `tiny-demo` preset (the paper's method at tiny sizes plus the
+    low-level pathway, trained fewer steps), decode the test split, evaluate it beside chance and baselines, and map
     where the encoder looks on the cortex (an HTML report).
 
     A dataset already simulated there is reused; finished training stages and decoded clips are skipped.

@@ -6,8 +6,9 @@ perception reconstructor; the decoder: the video UNet on captions, then on fMRI)
 (the test split, started from the reconstruction, scored by SSIM against its own and other clips'
 truth) → ``evaluate`` (every metric beside chance and the shuffled, mean-clip and ridge
 baselines, on tiny classifiers) → ``attention-report`` (where the encoder looks, on the cortex,
-as one HTML file), all with the CPU-sized ``tiny-perception-sdedit`` preset (the ``tiny`` preset
-plus the low-level pathway), so ``neurocine demo`` shows the whole toolbox working on a CPU.
+as one HTML file), all with the CPU-sized ``tiny-demo`` preset (``tiny-perception-sdedit``: the
+``tiny`` preset plus the low-level pathway, the start its world's validation split chose; trained
+fewer steps), so ``neurocine demo`` shows the whole toolbox working on a CPU in under 10 minutes.
 """
 
 import logging
@@ -29,7 +30,7 @@ from .training.fit import fit
 
 log = logging.getLogger("neurocine")
 
-PRESET = "tiny-perception-sdedit"
+PRESET = "tiny-demo"
 #: What the demo simulates (``simulate_dataset`` keywords) and any config overrides; the tests
 #: shrink both.
 SIMULATION = {"preset": "small"}
@@ -48,7 +49,7 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
     ----------
     out_dir : str or Path
         Demo folder; the dataset goes to ``out_dir/bids``, prep's store to
-        ``out_dir/bids/derivatives/neurocine`` and the models to its ``sub-01/models/tiny-perception-sdedit/``.
+        ``out_dir/bids/derivatives/neurocine`` and the models to its ``sub-01/models/tiny-demo/``.
     seed : int
         Simulation seed.
     progress : bool

@@ -12,7 +12,7 @@ from neurocine_toolbox.models.pretrained import build_tiny, builtin_builder, bui
 NAMES = ["tiny-blip", "tiny-clip", "tiny-clip-natural", "tiny-sd", "tiny-sd-natural", "tiny-sd-random",
          "tiny-videomae", "tiny-videomae-natural", "tiny-vit", "tiny-vit-natural"]
 #: The version of the folders every cache holds today: bump it only when a builder's output changes.
-VERSIONS = {"tiny-blip": 4, "tiny-clip": 4, "tiny-sd": 5, "tiny-sd-random": 4, "tiny-videomae": 1, "tiny-vit": 1,
+VERSIONS = {"tiny-blip": 4, "tiny-clip": 4, "tiny-sd": 6, "tiny-sd-random": 4, "tiny-videomae": 1, "tiny-vit": 1,
             "tiny-clip-natural": 1, "tiny-sd-natural": 1, "tiny-videomae-natural": 1, "tiny-vit-natural": 1}
 
 

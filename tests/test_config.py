@@ -182,3 +182,14 @@ def test_a_preset_builds_on_its_base_preset():
     assert tiny["perception"]["enabled"] is False and tiny["sampling"]["strength"] == 1.0
     # Overrides still win over both layers.
     assert load_config("tiny-perception-sdedit", overrides=["sampling.strength=0.3"])["sampling"]["strength"] == 0.3
+
+
+def test_the_demo_preset_is_the_low_level_path_with_fewer_steps():
+    sdedit, demo = load_config("tiny-perception-sdedit"), load_config("tiny-demo")
+    assert demo["perception"] == sdedit["perception"] and demo["sampling"] == sdedit["sampling"]
+    # Fewer steps, so that the demo fits in 10 minutes on two cores (docs/benchmarks.md).
+    for section in ("pretrain", "contrastive", "decoder_text", "decoder_fmri"):
+        assert demo[section]["steps"] < sdedit[section]["steps"]
+        assert {k: v for k, v in demo[section].items() if k != "steps"} == \
+            {k: v for k, v in sdedit[section].items() if k != "steps"}
+    assert demo["encoder"] == sdedit["encoder"] and demo["decoder"] == sdedit["decoder"]

@@ -3,6 +3,7 @@
 import json
 
 from neurocine_toolbox import demo
+from neurocine_toolbox.config import load_config
 from neurocine_toolbox.data.store import open_store
 
 SMALL = {"n_train_segments": 3, "train_segment_seconds": 16, "n_test_segments": 1,
@@ -26,12 +27,15 @@ def test_demo_runs_every_stage_then_reuses_them(invoke, tmp_path, monkeypatch):
     assert "SSIM to own truth" in first.stdout
     assert "held-out retrieval (test split" in first.stdout and "chance" in first.stdout
     assert "validation: fMRI→image top-1" in first.stdout  # prep held training movies out
-    models = out / "bids/derivatives/neurocine/sub-01/models/tiny-perception-sdedit"
+    models = out / "bids/derivatives/neurocine/sub-01/models/tiny-demo"
     assert (models / "encoder/model/config.json").is_file()
     assert (models / "decoded-test/frames.npz").is_file()
-    # The best path: the perception reconstructor is fitted, and decoding starts from its clip.
-    assert (models / "perception/model/config.json").is_file()
-    assert json.loads((models / "decoded-test/decode.json").read_text())["sampling"]["strength"] == 0.4
+    # The best start on the demo's world: the perception ridge is fitted, and decoding starts from
+    # its clip at the preset's strength.
+    perception = json.loads((models / "perception/model/config.json").read_text())
+    assert perception["_class_name"] == "PerceptionReconstructor"
+    strength = load_config("tiny-demo")["sampling"]["strength"]
+    assert json.loads((models / "decoded-test/decode.json").read_text())["sampling"]["strength"] == strength < 1
     # The evaluation table ends the output: every metric on the tiny classifiers, all five baselines.
     record = json.loads((models / "decoded-test/evaluation/metrics.json").read_text())
     assert {r["name"] for r in record["metrics"]} == {"ssim", "psnr", "pixcorr", "identification", "frame_nway",

@@ -5,7 +5,7 @@ They hold what a Stable Diffusion 1.5 folder holds for neurocine's decoder, at C
 text states) and ``scheduler/`` (Stable Diffusion 1.5's noise schedule), and
 
 - ``tiny-sd``: also ``vae/``; both pre-trained text-to-image on captioned drawings of the
-  simulated world at 32² (:mod:`.world_diffusion`; about 5 minutes on two CPU cores, once per
+  simulated world at 32² (:mod:`.world_diffusion`; about 2.5 minutes on two CPU cores, once per
   cache);
 - ``tiny-sd-natural``: as ``tiny-sd``, pre-trained on captioned frames of the natural world
   (shapes in front of photographs, :mod:`.world_natural`) and conditioned on
@@ -46,9 +46,14 @@ TINY_VAE = {"block_out_channels": (16, 32, 32), "layers_per_block": 1, "latent_c
 #: The CLIP whose text states condition each world's pre-trained UNet (the store's text states
 #: must come from the same one: the ``tiny`` and ``tiny-natural`` presets pair them).
 TEXT_ENCODERS = {"shapes": "tiny-clip", "natural": "tiny-clip-natural"}
+#: Pre-training steps of each world's VAE and UNet. ``tiny-sd`` (the demo's) trains fewer since
+#: version 6, so that the demo fits in 10 minutes on two cores (docs/benchmarks.md, "The demo");
+#: ``tiny-sd-natural`` keeps the steps its benchmark results were measured with.
+PRETRAIN_STEPS = {"shapes": {"vae_steps": 800, "unet_steps": 500},
+                  "natural": {"vae_steps": 1800, "unet_steps": 2000}}
 
 
-@builtin_model(version=5, duration="~5 min on 2 CPU cores",
+@builtin_model(version=6, duration="~2.5 min on 2 CPU cores",
                what="pre-training a VAE and UNet on drawings of the simulated world")
 def build_tiny_sd(folder, seed=0, trained=True, progress=False, world="shapes", name="tiny-sd"):
     """Write ``folder/unet`` and ``folder/scheduler`` (and, when ``trained``, ``folder/vae``).
@@ -83,7 +88,7 @@ def build_tiny_sd(folder, seed=0, trained=True, progress=False, world="shapes", 
         clip = TEXT_ENCODERS[check_world(world)]
         build_tiny(clip, progress=progress)
         pretrain_world_diffusion(unet, vae, load_clip(clip), scheduler, size=TINY_RESOLUTION, seed=seed,
-                                 progress=progress, world=world, name=name)
+                                 progress=progress, world=world, name=name, **PRETRAIN_STEPS[world])
         vae.save_pretrained(folder / "vae")
     unet.save_pretrained(folder / "unet")
     # As Stable Diffusion 1.5's folder has it: each scheduler class takes the keys it knows.
