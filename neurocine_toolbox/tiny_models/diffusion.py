@@ -5,7 +5,7 @@ They hold what a Stable Diffusion 1.5 folder holds for neurocine's decoder, at C
 text states) and ``scheduler/`` (Stable Diffusion 1.5's noise schedule), and
 
 - ``tiny-sd``: also ``vae/``; both pre-trained text-to-image on captioned drawings of the
-  simulated world at 32² (:mod:`.world_diffusion`; about 2.5 minutes on two CPU cores, once per
+  simulated world at 32² (:mod:`.world_diffusion`; about 3 minutes on two CPU cores, once per
   cache);
 - ``tiny-sd-natural``: as ``tiny-sd``, pre-trained on captioned frames of the natural world
   (shapes in front of photographs, :mod:`.world_natural`) and conditioned on
@@ -53,7 +53,7 @@ PRETRAIN_STEPS = {"shapes": {"vae_steps": 800, "unet_steps": 500},
                   "natural": {"vae_steps": 1800, "unet_steps": 2000}}
 
 
-@builtin_model(version=6, duration="~2.5 min on 2 CPU cores",
+@builtin_model(version=6, duration="~3 min on 2 CPU cores",
                what="pre-training a VAE and UNet on drawings of the simulated world")
 def build_tiny_sd(folder, seed=0, trained=True, progress=False, world="shapes", name="tiny-sd"):
     """Write ``folder/unet`` and ``folder/scheduler`` (and, when ``trained``, ``folder/vae``).
