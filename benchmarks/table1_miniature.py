@@ -27,8 +27,8 @@ stages before it read (``best_path_ablation.STAGE_SECTIONS``) is equal; otherwis
 retraining with the same seed would give (the stages are seeded), in a fraction of the time.
 
 ``--summary-only`` trains nothing and summarises the rows already evaluated, each over the seeds it
-has (the tables say which). Writes ``OUT/table1/{summary.json, summary.md}``; each run's evaluation stays in its run folder
-and each comparison in ``sub-01/models/comparisons/``.
+has (the tables say which). Writes ``OUT/table1/{summary.json, summary.md}``; each run's
+evaluation stays in its run folder and each comparison in ``sub-01/models/comparisons/``.
 
 Usage::
 
