@@ -56,6 +56,8 @@ setup(
         "pyyaml>=6",
         "jinja2>=3.1",
         "safetensors>=0.4",
+        # One build of a tiny model when several processes need it at once (models/pretrained.py).
+        "filelock>=3.12",
         "transformers>=4.40",
         "diffusers>=0.33",
         "accelerate>=0.30",

@@ -27,7 +27,7 @@ WORLD = 2
 def ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("two-processes")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(WORLD),
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(WORLD),
                str(Path(worker.__file__)), str(out)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

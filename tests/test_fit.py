@@ -166,7 +166,7 @@ def test_store_without_embeddings_is_one_clear_line(invoke, derivatives, tmp_pat
 def test_two_cpu_processes_train_and_decode_together(derivatives):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     # torchrun: `accelerate launch --cpu --num_processes 2` starts only one process.
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "neurocine_toolbox.cli.main", "--quiet", "fit", "--subject", "01",
                "--derivatives", str(derivatives), *QUICK, "--name", "two-processes"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 
 from ..errors import NeurocineError
 
@@ -136,8 +137,9 @@ def _tiny_is_current(folder, version):
 def build_tiny(name, cache_dir=None, progress=None):
     """Build a tiny model into the cache once (in a temporary folder, then renamed into place).
 
-    A folder built by another builder version is rebuilt; several processes may build at once
-    (the first rename wins, the others keep its folder).
+    A folder built by another builder version is rebuilt. Processes that need the same model at
+    once (the ranks of a distributed run, parallel test workers) wait on a lock file beside the
+    folder: one builds, the others then find its build current.
 
     Parameters
     ----------
@@ -165,11 +167,20 @@ def build_tiny(name, cache_dir=None, progress=None):
     folder = cache_dir / name
     if _tiny_is_current(folder, version):
         return folder
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_dir / f".{name}.lock")):
+        if not _tiny_is_current(folder, version):  # not built by the process that held the lock
+            _build_into(folder, builder, version, progress)
+    return folder
+
+
+def _build_into(folder, builder, version, progress):
+    """Run ``builder`` in a temporary folder beside ``folder``, then rename it into place."""
+    name, cache_dir = folder.name, folder.parent
     if progress is None:
         progress = log.isEnabledFor(logging.INFO)
     log.info("building %s once into %s (%s): %s", name, cache_dir, builder.build_duration,
              builder.build_description)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=cache_dir))
     try:
         with quiet_transformers():
@@ -179,14 +190,9 @@ def build_tiny(name, cache_dir=None, progress=None):
             stale = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=cache_dir))
             os.replace(folder, stale / name)
             shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.replace(tmp, folder)
-        except OSError:
-            if not _tiny_is_current(folder, version):  # not another process that finished first
-                raise
+        os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return folder
 
 
 def _looks_like_path(name):
