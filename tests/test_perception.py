@@ -71,3 +71,17 @@ def test_reconstructor_equals_the_estimator_and_round_trips(tmp_path):
     assert half.dtype == torch.float32 and torch.allclose(half, out, atol=0.05, rtol=0.02)
     with pytest.raises(ValueError, match="takes windows of 2 × 30"):
         loaded(torch.zeros(1, WINDOW, COLUMNS + 1))
+
+
+def test_a_perception_stage_of_an_unknown_class_is_one_clear_error(tmp_path):
+    import json
+
+    from neurocine_toolbox.training.decoder_stages import _perception_reconstructor
+
+    assert _perception_reconstructor(tmp_path) is None  # no perception stage: the paper's pipeline
+    folder = tmp_path / "perception" / "model"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"_class_name": "SomethingElse"}))
+    with pytest.raises(NeurocineError, match="holds a SomethingElse, not one of PerceptionReconstructor, "
+                                             "RetrievalReconstructor"):
+        _perception_reconstructor(tmp_path)

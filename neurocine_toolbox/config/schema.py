@@ -200,11 +200,15 @@ class Vae(_Optimisation):
         return self
 
 
+#: The retrieval reconstructor's feature spaces (``training/perception_stage.py`` reads them).
+RETRIEVAL_SPACES = ("caption_words", "clip_image", "clip_text")
+
+
 class Perception(_Section):
     enabled: Flag
     method: _choice("ridge", "retrieval")
-    spaces: _rule(list[Literal["caption_words", "clip_image", "clip_text"]],
-                  "a non-empty list of caption_words, clip_image, clip_text", min_length=1)
+    spaces: _rule(list[Literal[RETRIEVAL_SPACES]], f"a non-empty list of {', '.join(RETRIEVAL_SPACES)}",
+                  min_length=1)
     top_k: Count
     rank: Count
     alphas: _rule(list[Annotated[float, Field(gt=0)]], "a non-empty list of numbers > 0", min_length=1)

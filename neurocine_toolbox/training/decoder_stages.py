@@ -245,8 +245,12 @@ def _perception_reconstructor(root):
     folder = Path(root) / "perception" / "model"
     if not (folder / "config.json").is_file():
         return None
+    classes = {c.__name__: c for c in (PerceptionReconstructor, RetrievalReconstructor)}
     kind = json.loads((folder / "config.json").read_text()).get("_class_name")
-    return (RetrievalReconstructor if kind == "RetrievalReconstructor" else PerceptionReconstructor).from_pretrained(folder)
+    if kind not in classes:
+        raise NeurocineError(f"the perception stage holds a {kind}, not one of {', '.join(classes)}; fit it again",
+                             folder)
+    return classes[kind].from_pretrained(folder)
 
 
 def decoder_vae(config, root):

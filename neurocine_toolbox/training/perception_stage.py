@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config.schema import RETRIEVAL_SPACES
 from ..data.dataset import split_window_starts, windows_at
 from ..data.store import open_store
 from ..errors import NeurocineError
@@ -32,8 +33,6 @@ from .perception_ridge import PerceptionRidge
 log = logging.getLogger("neurocine")
 
 
-#: The retrieval reconstructor's feature spaces: what each reads of a training window's frames.
-RETRIEVAL_SPACES = ("caption_words", "clip_image", "clip_text")
 
 
 def retrieval_features(train_store, starts, spaces):
