@@ -95,7 +95,7 @@ def test_processes_that_need_one_model_at_once_build_it_once(tmp_path, monkeypat
 
     builder.builder_version, builder.build_duration, builder.build_description = 1, "~1 s", "one slow file"
     monkeypatch.setattr(pretrained, "builtin_builder", lambda name: builder)
-    folders = []
+    folders = []  # two threads stand in for two processes: each opens the lock file on its own
     threads = [threading.Thread(target=lambda: folders.append(build_tiny("tiny-fake", tmp_path, progress=False)))
                for _ in range(2)]
     for thread in threads:

@@ -33,8 +33,6 @@ from .perception_ridge import PerceptionRidge
 log = logging.getLogger("neurocine")
 
 
-
-
 def retrieval_features(train_store, starts, spaces):
     """Each space's features of the windows starting at ``starts`` ``{space: float32 [N, d]}``.
 
