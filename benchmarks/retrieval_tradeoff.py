@@ -15,9 +15,10 @@ on the training windows, as ``neurocine evaluate --split validation`` fits them)
 - ``oracle pick q``: that best clip for a random share ``q`` of the windows, the retrieved top-1
   for the rest: how often retrieval would have to find it for the sharp clip to win.
 
-It prints one markdown table (every value with the pixel ridge's beside it, and the paired
-difference's two-sided sign-flip p over the validation windows' runs) and the retrieved top-1's median
-rank among the library clips by SSIM to the truth.
+It prints one markdown table (every value with its 95 % block-bootstrap interval, and its paired
+difference from the pixel ridge with its interval and two-sided sign-flip p over the validation
+windows' runs; every baseline's value and difference is in ``--json``) and the retrieved top-1's
+median rank among the library clips by SSIM to the truth.
 
 Usage::
 
@@ -56,14 +57,6 @@ def validation_windows(derivatives, subject, config):
     return fmri, rows, runs, truth
 
 
-def library_clips(pipeline, chunk=64):
-    """Every library window's latents decoded by the run's VAE: uint8 ``[L, F, R, R, 3]``."""
-    latents = pipeline.perception_reconstructor.library_latents.float()
-    with torch.no_grad():
-        frames = torch.cat([pipeline.decode_latents(latents[i:i + chunk]) for i in range(0, len(latents), chunk)])
-    return (frames.permute(0, 1, 3, 4, 2) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("derivatives", type=Path)
@@ -78,8 +71,8 @@ def main():
 
     from neurocine_toolbox.config import load_config
     from neurocine_toolbox.data.store import store_path
-    from neurocine_toolbox.evaluation.evaluate import (EvaluationModels, evaluation_cache_dir, mean_clip,
-                                                       pixel_ridge_clips, ridge_clips)
+    from neurocine_toolbox.evaluation.evaluate import (EvaluationModels, evaluation_cache_dir, latents_to_clips,
+                                                       mean_clip, pixel_ridge_clips, ridge_clips)
     from neurocine_toolbox.evaluation.identification import pixcorr_matrix
     from neurocine_toolbox.evaluation.metrics_table import score_metrics
     from neurocine_toolbox.evaluation.ssim import pair_ssim
@@ -93,15 +86,15 @@ def main():
         raise SystemExit(f"{root}: its perception stage is not the retrieval reconstructor")
     fmri, rows, runs, truth = validation_windows(args.derivatives, args.subject, config)
     train = store_path(args.derivatives, args.subject, "train")
-    cache = root / "decoded-validation" / "baselines" / "tradeoff-cache.npz"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    baselines = {"mean_clip": mean_clip(config, train, cache.with_name("tradeoff-mean.npz")),
-                 "ridge": ridge_clips(root, config, train, train, rows, cache.with_name("tradeoff-ridge.npz"),
+    cache = root / "decoded-validation" / "baselines"  # the baselines' caches, reused by a second run
+    cache.mkdir(parents=True, exist_ok=True)
+    baselines = {"mean_clip": mean_clip(config, train, cache / "tradeoff-mean.npz"),
+                 "ridge": ridge_clips(root, config, train, train, rows, cache / "tradeoff-ridge.npz",
                                       split="validation", progress=False)[0],
-                 "pixel_ridge": pixel_ridge_clips(config, train, train, rows, cache.with_name("tradeoff-pixel.npz"),
+                 "pixel_ridge": pixel_ridge_clips(config, train, train, rows, cache / "tradeoff-pixel.npz",
                                                   split="validation")[0]}
 
-    library = library_clips(pipeline)
+    library = latents_to_clips(pipeline.vae, reconstructor.library_latents.float())  # every library clip, once
     with torch.no_grad():
         top = torch.topk(reconstructor.scores(torch.as_tensor(fmri).float()), args.k, dim=1).indices.numpy()
     n, size = len(truth), len(library)
@@ -128,7 +121,8 @@ def main():
               "k": args.k, "library_size": int(size), "median_rank_of_top1_by_ssim": rank,
               "library_best_pixcorr": float(pixcorr_best), "variants": {}}
     print(f"{n} validation windows in {result['n_runs']} runs; library {size} clips; the retrieved top-1 ranks "
-          f"{rank} (median) among them by SSIM to the truth. Each cell: value (pixel ridge's; paired p).\n")
+          f"{rank} (median) among them by SSIM to the truth. Each cell: value [95 % block-bootstrap interval]; "
+          f"− pixel ridge, paired [interval], two-sided sign-flip p.\n")
     print("| variant | " + " | ".join(c[3] for c in COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 1) + "|")
     for name, clips in variants.items():
@@ -140,7 +134,9 @@ def main():
             row = next(r for r in scores["rows"] if (r["name"], r["protocol"]) == (metric, protocol)
                        and (n_way is None or r["n_way"] == n_way) and r["top_k"] in (None, 1))
             versus = row["versus_baselines"]["pixel_ridge"]
-            cells.append(f"{row['value']:.3f} ({row['baselines']['pixel_ridge']:.3f}; p {versus['p_value']:.2g})")
+            low, high = versus["ci95"]
+            cells.append(f"{row['value']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]; "
+                         f"{versus['difference']:+.3f} [{low:+.3f}, {high:+.3f}], p {versus['p_value']:.2g}")
             kept[f"{metric}:{protocol}"] = row
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
         result["variants"][name] = kept
