@@ -98,7 +98,8 @@ def main():
     with torch.no_grad():
         top = torch.topk(reconstructor.scores(torch.as_tensor(fmri).float()), args.k, dim=1).indices.numpy()
     n, size = len(truth), len(library)
-    ssim_to_truth = pair_ssim(library, truth, np.repeat(np.arange(size), n), np.tile(np.arange(n), size)).reshape(size, n).T
+    pairs = np.repeat(np.arange(size), n), np.tile(np.arange(n), size)  # every library clip × every truth
+    ssim_to_truth = pair_ssim(library, truth, *pairs).reshape(size, n).T
     best = ssim_to_truth.argmax(axis=1)
     retrieved = ssim_to_truth[np.arange(n), top[:, 0]]
     rank = int(np.median((ssim_to_truth > retrieved[:, None]).sum(axis=1)))

@@ -38,6 +38,7 @@ Usage::
 """
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -163,6 +164,7 @@ def pooled_differences(models, table, seeds, finished):
     from neurocine_toolbox.evaluation.evaluate import _per_clip
     from neurocine_toolbox.evaluation.time_series_statistics import paired_difference
 
+    @functools.lru_cache(maxsize=None)  # exp 0's tables are read once, not once per row
     def per_clip(row, seed):
         return _per_clip(models / f"table1-{row}-seed{seed}" / "decoded-test" / "evaluation" / "per_clip.csv")
 
