@@ -87,6 +87,13 @@ def _divides(section, whole, part, prefix):
 class Data(_Section):
     window: Count
     lag: WholeNonNegative
+    train_fraction: _rule(float, "a number in (0, 1]", gt=0, le=1)
+
+
+class Alignment(_Section):
+    method: _choice("anatomical", "functional", "adapter")
+    template_iterations: Count
+    adapter_penalty: NonNegative
 
 
 class Embedding(_Section):
@@ -283,6 +290,7 @@ class Config(_Section):
 
     seed: WholeNonNegative
     data: Data
+    alignment: Alignment
     embedding: Embedding
     encoder: Encoder
     pretrain: Pretrain

@@ -109,6 +109,9 @@ class FMRIWindowDataset(Dataset):
     split : {"train", "validation", "test"}, optional
         Which windows (:func:`split_window_starts`); default the store's own split, so a
         training store never yields its validation movies' windows unless asked.
+    fmri_map : SubjectMap, optional
+        Reads each window through it (a subject's map into a run's shared space,
+        :mod:`neurocine_toolbox.alignment`).
 
     Raises
     ------
@@ -116,8 +119,9 @@ class FMRIWindowDataset(Dataset):
         ``with_embeddings=True`` on a store without embeddings.
     """
 
-    def __init__(self, path, window=2, lag=0, with_frames=True, with_embeddings=False, split=None):
+    def __init__(self, path, window=2, lag=0, with_frames=True, with_embeddings=False, split=None, fmri_map=None):
         self.path = path
+        self.fmri_map = fmri_map
         self.window = window
         self.lag = lag
         self.with_frames = with_frames
@@ -138,11 +142,13 @@ class FMRIWindowDataset(Dataset):
         if self._store is None:
             self._store = open_store(self.path)
         t = int(self.starts[index])
+        fmri = np.asarray(self._store.fmri[t + self.lag: t + self.lag + self.window], np.float32)
         item = {
-            "fmri": torch.from_numpy(np.asarray(self._store.fmri[t + self.lag: t + self.lag + self.window], np.float32)),
+            "fmri": torch.from_numpy(fmri if self.fmri_map is None else self.fmri_map.apply(fmri)),
             "row": t,
             "stimulus": int(self._store.stimulus[t]),
             "run": int(self._store.runs[t]),
+            "subject": int(self._store.row_subjects[t]),  # index into the store's subjects
         }
         rows = np.arange(t, t + self.window)
         if self.with_frames:

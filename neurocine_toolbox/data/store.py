@@ -223,6 +223,10 @@ class Store:
         written before neurocine marked them.
     validation_movies : list of str
         The ``stimulus_files`` held out for validation.
+    subjects : list of str
+        The subjects whose rows the store holds (one, unless a run's training store pools several).
+    row_subjects : ndarray of int
+        Per TR: its subject (index into ``subjects``).
     voxel_grayordinates : ndarray of int
         91k grayordinate of each column (-1 for padding).
     voxel_rois : ndarray of str
@@ -255,6 +259,9 @@ class Store:
         self.frame_rows = f["frame_rows"][()]
         self.validation = f["validation"][()].astype(bool) if "validation" in f else np.zeros(len(self.runs), bool)
         self.validation_movies = json.loads(f.attrs.get("validation_movies", "[]"))
+        # A run's training store on several subjects (alignment.training_store) says whose each row is.
+        self.row_subjects = f["subject"][()] if "subject" in f else np.zeros(len(self.runs), np.int32)
+        self.subjects = json.loads(f.attrs["subjects"]) if "subjects" in f.attrs else [str(f.attrs["subject"])]
         self.frames = FramesView(f["frames"], self.frame_rows)
         self.voxel_grayordinates = f["voxel_grayordinates"][()]
         self.voxel_rois = f["voxel_rois"].asstr()[()]
@@ -279,6 +286,11 @@ class Store:
                     pass
             out[key] = value.item() if isinstance(value, np.generic) else value
         return out
+
+    @property
+    def file(self):
+        """The open HDF5 file (read-only): its raw datasets and attributes."""
+        return self._file
 
     @property
     def distinct_frames(self):

@@ -227,8 +227,10 @@ def mean_clip(config, train_store, cache_path):
     return mean
 
 
-def _split_windows(config, split_store, split, rows):
-    """The fMRI windows of ``split`` starting at ``rows`` (a decode's rows), checked to be that split's."""
+def _split_windows(config, split_store, split, rows, root=None):
+    """The fMRI windows of ``split`` starting at ``rows`` (a decode's rows), checked to be that split's,
+    in the space of the run at ``root`` (its subject's map; as stored when None)."""
+    from ..alignment.run_space import subject_fmri
     from ..data.dataset import split_window_starts, windows_at
     from ..data.store import open_store
 
@@ -238,7 +240,7 @@ def _split_windows(config, split_store, split, rows):
         if not np.isin(rows, allowed).all():
             raise NeurocineError(f"the decoded clips are not all {split} windows of this store; decode again",
                                  split_store)
-        return windows_at(store.fmri, rows, window, lag)
+        return windows_at(store.fmri if root is None else subject_fmri(root, store), rows, window, lag)
 
 
 def ridge_latents(root, config, train_store, split_store, rows, split="test", progress=True):
@@ -266,8 +268,8 @@ def ridge_latents(root, config, train_store, split_store, rows, split="test", pr
     fmri, targets, movies, vae, _ = training_windows_and_latents(root, config, train_store, progress)
     log.info("latent ridge baseline: %d training windows → latents %s, penalties by cross-validation over %d movies",
              len(fmri), tuple(targets.shape[1:]), len(np.unique(movies)))
-    model = RidgeLatentBaseline().fit(fmri, targets, movies)
-    test = _split_windows(config, split_store, split, rows)
+    model = RidgeLatentBaseline().fit(fmri, targets, np.unique(movies, return_inverse=True)[1])
+    test = _split_windows(config, split_store, split, rows, root)
     info = _ridge_info(model.ridge_, len(fmri))
     return torch.from_numpy(model.predict(test)), vae, info
 
@@ -339,7 +341,7 @@ def ridge_clips(root, config, train_store, split_store, rows, cache_path, split=
     return clips, info
 
 
-def pixel_ridge_clips(config, train_store, split_store, rows, cache_path, split="test"):
+def pixel_ridge_clips(config, train_store, split_store, rows, cache_path, split="test", root=None):
     """Clips of ``rows`` predicted by the pixel ridge (:class:`~.baselines.PixelRidgeBaseline`), cached.
 
     Fitted on the training windows (the validation movies left out), their clips at the
@@ -370,7 +372,7 @@ def pixel_ridge_clips(config, train_store, split_store, rows, cache_path, split=
     log.info("pixel ridge baseline: %d training windows → %d principal components of %d² frames, penalties by "
              "cross-validation over %d movies", len(fmri), model.n_components, low.shape[2], len(np.unique(movies)))
     model.fit(fmri, targets, movies)
-    clips = model.predict(_split_windows(config, split_store, split, rows), resolution, resolution)
+    clips = model.predict(_split_windows(config, split_store, split, rows, root), resolution, resolution)
     info = {**_ridge_info(model.ridge_, len(fmri)), "size": int(low.shape[2]),
             "components": len(model.pca_.components_),
             "variance_in_components": model.explained_by_components_}
@@ -439,6 +441,7 @@ def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=N
     dict
         ``{"out_dir", "n_clips", "metrics": [...], ...}`` as written to ``metrics.json``.
     """
+    from ..alignment.run_space import training_store
     from ..data.store import store_path
     from ..pipelines.decode_split import find_run
 
@@ -455,6 +458,8 @@ def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=N
     for path in (train_store, split_store):
         if not path.is_file():
             raise NeurocineError("store not found; run neurocine prep first", path)
+    # The baselines learn from what the run learned from: its training store, in its space.
+    train_store = training_store(root, train_store)
     decoded_dir = frames_path.parent
     models = _models(config, metrics, evaluation_cache_dir(), device, progress)
 
@@ -462,7 +467,8 @@ def evaluate_run(derivatives_dir, subject, *, name=None, split="test", metrics=N
     info = {}
     makers = {
         "ridge": partial(ridge_clips, root, config, train_store, split_store, frames["rows"], split=split),
-        "pixel_ridge": partial(pixel_ridge_clips, config, train_store, split_store, frames["rows"], split=split),
+        "pixel_ridge": partial(pixel_ridge_clips, config, train_store, split_store, frames["rows"], split=split,
+                               root=root),
         "vae_oracle": partial(vae_oracle_clips, root, config, frames["truth"]),
     }
     for baseline, make in makers.items():

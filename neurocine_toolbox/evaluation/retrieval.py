@@ -146,7 +146,7 @@ def format_retrieval(name, result):
 
 @torch.no_grad()
 def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_size=64, device=None, seed=0,
-                      split=None):
+                      split=None, fmri_map=None):
     """fMRI→image and fMRI→caption retrieval of an encoder on a store's windows.
 
     Parameters
@@ -162,6 +162,8 @@ def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_si
     seed : int
     split : {"test", "validation", "train"}, optional
         Which windows of the store (default: the store's own split).
+    fmri_map : SubjectMap, optional
+        The store's subject's map into the encoder's space (a run on several subjects).
 
     Returns
     -------
@@ -175,7 +177,7 @@ def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_si
 
     device = device or next(encoder.parameters()).device
     dataset = FMRIWindowDataset(test_store, window=window, lag=lag, with_frames=False, with_embeddings=True,
-                                split=split)
+                                split=split, fmri_map=fmri_map)
     encoder.eval()
     embeds, texts, images, runs = [], [], [], []
     for batch in DataLoader(dataset, batch_size=batch_size):  # in order: windows stay in time order
@@ -191,7 +193,7 @@ def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_si
     }
 
 
-def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None):
+def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None, run_root=None):
     """Held-out retrieval of a trained encoder (:func:`encoder_retrieval`), written to ``out_dir/retrieval.json``.
 
     Scored on the test split (to report) and, where ``train_store`` marks validation movies, on
@@ -209,6 +211,8 @@ def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None):
         Where ``retrieval.json`` goes (the encoder stage's folder).
     train_store : Path, optional
         The training store, whose validation movies (if any) are scored too.
+    run_root : Path, optional
+        The run folder: the stores' subject is read through its map into the run's space.
 
     Returns
     -------
@@ -216,13 +220,19 @@ def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None):
         :func:`encoder_retrieval`'s result on the test split, with ``test_store``,
         ``test_fmri_in_training`` and ``validation`` (the same on the validation windows, or None).
     """
+    from ..alignment.run_space import subject_map
     from ..data.store import open_store
     from ..models.fmri_encoder import FMRIEncoder
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     encoder = FMRIEncoder.from_pretrained(model_dir).to(device)
     window, lag, top_k = config["data"]["window"], config["data"]["lag"], tuple(config["evaluation"]["top_k"])
-    result = encoder_retrieval(encoder, test_store, window, lag, top_k, device=device, seed=config["seed"])
+    fmri_map = None
+    if run_root is not None:
+        with open_store(test_store) as store:
+            fmri_map = subject_map(run_root, store.subject, store.fmri.shape[1])
+    result = encoder_retrieval(encoder, test_store, window, lag, top_k, device=device, seed=config["seed"],
+                               fmri_map=fmri_map)
     result["test_store"] = str(test_store)
     result["test_fmri_in_training"] = bool(config["pretrain"]["include_test_fmri"])
     result["validation"] = None
@@ -231,7 +241,7 @@ def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None):
             marked = bool(store.validation.any())
         if marked:
             result["validation"] = encoder_retrieval(encoder, train_store, window, lag, top_k, device=device,
-                                                     seed=config["seed"], split="validation")
+                                                     seed=config["seed"], split="validation", fmri_map=fmri_map)
     write_text_atomic(Path(out_dir) / "retrieval.json", json.dumps(result, indent=2) + "\n")
     return result
 
@@ -255,7 +265,7 @@ def retrieval_after_fit(fitted):
     stage_dir = Path(fitted["root"]) / "encoder"
     if "encoder" in fitted["ran"]:
         return evaluate_encoder(stage_dir / "model", fitted["stores"]["test"], fitted["config"], stage_dir,
-                                fitted["stores"]["train"])
+                                fitted["stores"]["train"], run_root=fitted["root"])
     if "encoder" in fitted["skipped"] and (stage_dir / "retrieval.json").is_file():
         return json.loads((stage_dir / "retrieval.json").read_text())
     return None

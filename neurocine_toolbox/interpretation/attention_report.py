@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
+from ..alignment.run_space import subject_fmri
 from ..config import load_run_config
 from ..data.dataset import split_window_starts, windows_at
 from ..data.store import open_store, store_path
@@ -155,7 +156,7 @@ def _evenly_spaced(starts, most):
     return starts
 
 
-def _headline_choice(derivatives_dir, subject, encoders, section, config, notes):
+def _headline_choice(derivatives_dir, subject, encoders, section, config, notes, root):
     """``(HeadlineChoice or None, kind)``: the deletion test on the validation windows, or the setting.
 
     ``interpretation.headline`` ``auto`` runs the test with the last stage that has an
@@ -180,7 +181,7 @@ def _headline_choice(derivatives_dir, subject, encoders, section, config, notes)
                 reason = "the training store marks no validation movies or has no CLIP embeddings"
             else:
                 starts = _evenly_spaced(split_window_starts(store, window, lag, "validation"), section["max_windows"])
-                windows = windows_at(store.fmri, starts, window, lag)
+                windows = windows_at(subject_fmri(root, store), starts, window, lag)  # in the run's space
                 targets = window_clip_targets(store, starts, window)
                 runs = np.asarray(store.runs)[starts]
                 voxel_grayordinates = np.asarray(store.voxel_grayordinates)
@@ -238,7 +239,7 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
             raise NeurocineError(f"has no window of {window} TRs in one run", path)
         n_all = len(starts)
         starts = _evenly_spaced(starts, section["max_windows"])
-        windows = windows_at(store.fmri, starts, window, lag)
+        windows = windows_at(subject_fmri(root, store), starts, window, lag)  # in the run's space
         runs = np.asarray(store.runs)[starts]
         voxel_grayordinates = np.asarray(store.voxel_grayordinates)
         captions = np.asarray(store.captions) if store.has_embeddings else None
@@ -255,7 +256,7 @@ def attention_report(derivatives_dir, subject, *, name=None, split=None, out=Non
     else:
         members, kind = window_categories(captions, starts, window, section["categories"],
                                           section["max_categories"], section["min_windows"])
-    choice, headline_kind = _headline_choice(derivatives_dir, subject, encoders, section, config, notes)
+    choice, headline_kind = _headline_choice(derivatives_dir, subject, encoders, section, config, notes, root)
     truth_file = truth_path(derivatives_dir, subject)
     truth = dict(np.load(truth_file)) if truth_file.is_file() else None
     with progress_bar(total=len(windows) * len(encoders), desc="attention", unit="window",

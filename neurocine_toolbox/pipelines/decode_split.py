@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .._version import __version__
+from ..alignment.run_space import subject_fmri
 from ..config import load_run_config
 from ..data.clips import clip_frame_indices, frames_to_tensor, mean_training_window, tensor_to_frames
 from ..data.dataset import split_window_starts, windows_at
@@ -126,14 +127,19 @@ def sampling_dtype(sampling, device):
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
 
 
-def _negative(config, stores, window, lag):
+def _negative(config, stores, window, lag, root):
+    """Guidance's negative window: the mean training window of the store the run trained on (in its space)."""
+    from ..alignment.run_space import subject_map, training_store
+
     choice = config["sampling"]["negative"]
     if choice == "train_mean":
-        return mean_training_window(stores["train"], window, lag)
+        return mean_training_window(training_store(root, stores["train"]), window, lag)
     if choice == "test_mean":
         log.warning("sampling.negative is test_mean (MinD-Video's choice): the guidance negative is the mean "
                     "TEST fMRI; this is recorded in decode.json and the scores are not clean held-out ones")
-        return mean_training_window(stores["test"], window, lag)
+        mean = mean_training_window(stores["test"], window, lag)
+        with open_store(stores["test"]) as store:
+            return subject_map(root, store.subject, store.fmri.shape[1]).apply(mean)
     raise NeurocineError(f"sampling.negative must be train_mean or test_mean, not '{choice}'")
 
 
@@ -238,11 +244,11 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
         starts = split_window_starts(store, window, lag, split)[:limit]
         frame_index = clip_frame_indices(store.frames_per_tr, decoder["frames"])
         fps = store.fps
-        fmri = windows_at(store.fmri, starts, window, lag)
+        fmri = windows_at(subject_fmri(root, store), starts, window, lag)  # in the run's space
         truth = tensor_to_frames(frames_to_tensor(store.frames[starts][:, frame_index], decoder["resolution"]))
         info = {"rows": starts, "runs": store.runs[starts], "stimulus": store.stimulus[starts],
                 "stimulus_time": store.stimulus_time[starts]}
-    negative = _negative(config, stores, window, lag)
+    negative = _negative(config, stores, window, lag, root)
 
     out_dir = root / f"decoded-{split}"
     pipeline_dir = root / PIPELINE_STAGE / "model"

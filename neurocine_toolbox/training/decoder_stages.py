@@ -160,12 +160,15 @@ def encode_clips(vae, path, frames, resolution, batch=32, progress=True):
     return torch.cat(out).contiguous()
 
 
-def cached_latents(root, vae, vae_name, train_store, config, progress=True):
-    """The training clips' latents, computed once per run folder and VAE (main process), then read."""
+def cached_latents(root, vae, vae_name, train_store, config, progress=True, cache_name="latents-train.safetensors"):
+    """The training clips' latents, computed once per run folder and VAE (main process), then read.
+
+    ``cache_name``: the file in the run folder (a second training store needs its own).
+    """
     decoder = config["decoder"]
     key = {"vae": str(vae_name), "frames": int(decoder["frames"]), "resolution": int(decoder["resolution"]),
            "store": str(Path(train_store).resolve()), "store_mtime": Path(train_store).stat().st_mtime_ns}
-    path = Path(root) / "latents-train.safetensors"
+    path = Path(root) / cache_name
     state = process_state()
     if state.is_main_process:
         fresh = False
@@ -319,8 +322,11 @@ def decoder_text_stage(stage_dir, root, train_store, config, *, resume=False, pr
     return save_model(unet, Path(stage_dir) / "model")
 
 
-def decoder_fmri_stage(stage_dir, root, train_store, config, *, resume=False, progress=True):
+def decoder_fmri_stage(stage_dir, root, train_store, config, *, resume=False, progress=True, unet_from=None):
     """Stage B: the fMRI encoder replaces the text encoder; both fine-tuned; the whole pipeline saved.
+
+    ``unet_from``: a UNet folder to start from instead of stage A's (a fine-tune starts from the
+    stage B UNet of the run it fine-tunes).
 
     Returns
     -------
@@ -336,7 +342,7 @@ def decoder_fmri_stage(stage_dir, root, train_store, config, *, resume=False, pr
         if not (folder / "config.json").is_file():
             raise NeurocineError(f"stage decoder-fmri starts from the {stage} stage's model: run "
                                  f"`neurocine fit --stage {stage}` first", folder)
-    unet = VideoUNet.from_pretrained(text_unet)
+    unet = VideoUNet.from_pretrained(unet_from or text_unet)
     encoder = FMRIEncoder.from_pretrained(encoder_dir)
     cross = unet.config.unet_config["cross_attention_dim"]
     if encoder.config.out_dim != cross:

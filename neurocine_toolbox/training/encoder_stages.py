@@ -86,25 +86,26 @@ def pretrain_step(section, patch_size):
     return step
 
 
-def spatially_masked(encoder, windows, section, generator, valid=None):
+def spatially_masked(encoder, windows, section, generator, valid=None, **inputs):
     """The encoder's output for spatially masked windows, in the configured space.
 
     ``contrastive.spatial_mask_space``: ``voxels`` zeroes γ_spa of the voxel columns before the
-    patch embedding; ``tokens`` zeroes γ_spa of each patch token's embedding channels.
+    patch embedding; ``tokens`` zeroes γ_spa of each patch token's embedding channels. ``inputs``
+    go to the encoder as they are (the subjects of the windows, for adapters).
     """
     space, gamma = section["spatial_mask_space"], section["gamma_spa"]
     if space == "voxels":
-        return encoder(spatial_mask(windows, gamma, generator, valid))
+        return encoder(spatial_mask(windows, gamma, generator, valid), **inputs)
     if space == "tokens":
         inner = getattr(encoder, "module", encoder)  # DDP wraps the encoder under accelerate
         mask = token_mask(len(windows), inner.num_patches, inner.config.embed_dim, gamma, generator,
                           device=windows.device)
-        return encoder(windows, token_mask=mask)
+        return encoder(windows, token_mask=mask, **inputs)
     raise NeurocineError(f"contrastive.spatial_mask_space must be one of {', '.join(SPATIAL_MASK_SPACES)}, "
                          f"not '{space}'")
 
 
-def contrastive_step(section, valid=None):
+def contrastive_step(section, valid=None, adapter_penalty=None):
     """The eq. 3 step: the windows, their masked and interpolated copies, and their CLIP targets.
 
     Under several processes every term is the global batch's: the embeddings and targets are
@@ -116,18 +117,27 @@ def contrastive_step(section, valid=None):
         The config's ``contrastive`` section.
     valid : BoolTensor ``[n_columns]``, optional
         Real-voxel columns (spatial masking never picks padding).
+    adapter_penalty : float, optional
+        When the model is an :class:`~neurocine_toolbox.alignment.adapters.AdaptedEncoder`: the
+        weight of its adapters' squared distance from the identity, added to the loss.
     """
     def step(encoder, batch, generator):
         windows = batch["fmri"]
-        embeds = gather_batch(encoder(windows).embeds)
+        inputs = {"subject": batch["subject"]} if adapter_penalty is not None else {}
+        embeds = gather_batch(encoder(windows, **inputs).embeds)
         spa = tem = None
         if section["mu_spa"]:
-            spa = gather_batch(spatially_masked(encoder, windows, section, generator, valid).embeds)
+            spa = gather_batch(spatially_masked(encoder, windows, section, generator, valid, **inputs).embeds)
         if section["mu_tem"]:
-            tem = gather_batch(encoder(temporal_interpolate(windows, section["gamma_tem"], generator)).embeds)
+            tem = gather_batch(encoder(temporal_interpolate(windows, section["gamma_tem"], generator), **inputs).embeds)
         text, image = window_targets(batch)
         text, image = gather_batch(text.to(embeds)), gather_batch(image.to(embeds))
-        return encoder_contrastive_loss(embeds, spa, tem, text, image, section)
+        loss, parts = encoder_contrastive_loss(embeds, spa, tem, text, image, section)
+        if adapter_penalty is not None:
+            distance = getattr(encoder, "module", encoder).adapters.distance_from_identity()
+            loss = loss + adapter_penalty * distance
+            parts = {**parts, "adapter_distance": float(distance)}
+        return loss, parts
 
     return step
 
@@ -197,6 +207,11 @@ def check_embedding_dims(store_path, config):
 def contrastive_stage(stage_dir, train_store, config, *, init_encoder=None, resume=False, progress=True):
     """Contrastive fine-tuning with spatial masking and temporal interpolation (eq. 3).
 
+    With ``alignment.method: adapter`` each subject of the training store gets an adapter, trained
+    with the encoder (:mod:`neurocine_toolbox.alignment.adapters`); the stage then also writes
+    ``subject-maps/sub-XX.npz`` and ``train.h5``, the training store through them, which the
+    later stages read.
+
     Parameters
     ----------
     stage_dir : Path
@@ -222,9 +237,21 @@ def contrastive_stage(stage_dir, train_store, config, *, init_encoder=None, resu
         raise NeurocineError(f"the initial encoder takes {model.config.num_voxels} voxel columns, the "
                              f"store has {n_columns}", train_store)
 
+    penalty = None
+    if config["alignment"]["method"] == "adapter":
+        from ..alignment.adapters import AdaptedEncoder, SubjectAdapters
+
+        with open_store(train_store) as store:
+            adapters = SubjectAdapters(len(store.subjects), store.voxel_rois)
+        model, penalty = AdaptedEncoder(model, adapters), float(config["alignment"]["adapter_penalty"])
     model, _ = run_training(
         stage_dir=stage_dir, model=model, parameters=[p for p in model.parameters() if p.requires_grad],
-        dataset=dataset, step_fn=contrastive_step(section, valid), settings=StageSettings.from_config(section),
+        dataset=dataset, step_fn=contrastive_step(section, valid, penalty), settings=StageSettings.from_config(section),
         training=config["training"], seed=config["seed"], resume=resume, progress=progress, equal_shards=True,
     )
+    if penalty is not None:
+        from ..alignment.run_space import save_learned_space
+
+        save_learned_space(stage_dir, train_store, model.adapters)
+        model = model.encoder
     return save_model(model, stage_dir / "model")
