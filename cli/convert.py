@@ -7,10 +7,24 @@ import click
 from .multi_value import MultiValueCommand
 
 
+def release_arguments(copy_help):
+    """``RAW_DIR BIDS_DIR`` and ``--copy``, which every release converter takes."""
+    decorators = (
+        click.argument("raw_dir", type=click.Path(path_type=Path)),
+        click.argument("bids_dir", type=click.Path(path_type=Path)),
+        click.option("--copy", is_flag=True, help=copy_help),
+    )
+
+    def decorate(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
 @click.command("convert-wen2018", cls=MultiValueCommand, multi_value={"--subjects": r"\d+"})
-@click.argument("raw_dir", type=click.Path(path_type=Path))
-@click.argument("bids_dir", type=click.Path(path_type=Path))
-@click.option("--copy", is_flag=True, help="Copy the CIFTI and mp4 files instead of linking them.")
+@release_arguments("Copy the CIFTI and mp4 files instead of linking them.")
 @click.option(
     "--subjects",
     multiple=True,

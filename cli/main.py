@@ -80,9 +80,9 @@ def cli(ctx, debug, quiet):
 
 
 def _register():
-    from . import attention_report, convert, decode, demo, embed, evaluate, fit, prep, simulate
+    from . import attention_report, convert, convert_hcp7t, decode, demo, embed, evaluate, fit, prep, simulate
 
-    for module in (simulate, convert, prep, embed, fit, decode, evaluate, attention_report, demo):
+    for module in (simulate, convert, convert_hcp7t, prep, embed, fit, decode, evaluate, attention_report, demo):
         cli.add_command(module.command)
 
 

@@ -9,10 +9,7 @@ response at volume 1, a run of 246 at volume 2; 4 volumes follow the movie in bo
 in events.tsv carries this, so the data stay untouched.
 """
 
-import json
 import logging
-import os
-import shutil
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,8 @@ from ..errors import NeurocineError
 from ..utils.atomic import StagedOutput
 from ..utils.progress import progress_bar
 from .cifti_header import N_GRAYORDINATES, read_dtseries_header
-from .templates import render_json, render_text
+from .conversion import check_new_output, check_outside, place, write_run
+from .templates import render_json, render_text, write_json
 from .wen2018_layout import KNOWN_BAD_RUNS, Defect, scan_release
 
 log = logging.getLogger("neurocine")
@@ -129,11 +127,9 @@ def convert_wen2018(raw_dir, bids_dir, copy=False, subjects=None, progress=True)
         Known defects of the release are recorded in ``code/neurocine_conversion.json`` instead.
     """
     bids_dir = Path(bids_dir)
-    _check_output(bids_dir)
+    check_new_output(bids_dir)
     release = scan_release(raw_dir, subjects)
-    inside = bids_dir.resolve()
-    if release.root.resolve() in (inside, *inside.parents):
-        raise NeurocineError("the BIDS folder must not be inside the release folder", bids_dir)
+    check_outside(release.root, bids_dir)
     defects = list(release.defects)
     runs = _plan(release, defects, progress)
     if not runs:
@@ -152,16 +148,6 @@ def convert_wen2018(raw_dir, bids_dir, copy=False, subjects=None, progress=True)
         _write_record(stage, release, runs, defects, copy)
         stage.commit()
     return ConversionResult(bids_dir=bids_dir, subjects=converted, runs=runs, defects=defects)
-
-
-def _check_output(bids_dir):
-    if bids_dir.exists() and not bids_dir.is_dir():
-        raise NeurocineError("exists and is not a folder; give a new or empty folder", bids_dir)
-    if bids_dir.is_dir():
-        entries = sorted(p.name for p in bids_dir.iterdir())
-        if entries:
-            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-            raise NeurocineError(f"not empty (holds {shown}); convert into a new or empty folder", bids_dir)
 
 
 def _plan(release, defects, progress):
@@ -240,46 +226,27 @@ def _log_defects(defects):
             emit(f"{defect.path}: {defect.message} ({defect.action})")
 
 
-def _place(source, target, copy):
-    try:
-        if copy:
-            shutil.copy2(source, target)
-        else:
-            # Absolute, so the link survives the move out of the staging folder.
-            os.symlink(os.path.abspath(source), target)
-    except OSError as err:
-        hint = "" if copy else "; try --copy"
-        raise NeurocineError(f"cannot {'copy' if copy else 'link'} it ({err.strerror}){hint}", source)
-
-
 def _put_stimuli(stage, release, copy):
     for name, path in sorted(release.stimuli.items()):
-        _place(path, stage.path(f"stimuli/{name}"), copy)
+        place(path, stage.path(f"stimuli/{name}"), copy)
 
 
 def _write_run(stage, run, copy):
-    sub = f"sub-{bids_subject(run.subject)}"
     events = pd.DataFrame({
         "onset": [run.onset],
         "duration": [run.duration],
         "trial_type": ["movie"],
         "stim_file": [f"{run.segment}.mp4"],
     })
-    events.to_csv(stage.path(f"{sub}/func/{run.stem}_events.tsv"), sep="\t", index=False)
-    bold = f"derivatives/{DERIVATIVE_NAME}/{sub}/func/{run.stem}_space-fsLR_den-91k_bold"
-    _place(run.cifti, stage.path(f"{bold}.dtseries.nii"), copy)
-    sidecar = render_json(
-        "bold.json",
-        task=run.segment,
-        extra={
-            "RepetitionTime": run.tr,
-            "NumberOfVolumes": run.n_volumes,
-            "VolumesTrimmedAtStart": run.trim_start,
-            "VolumesTrimmedAtEnd": run.trim_end,
-            "Sources": [run.source],
-        },
-    )
-    _dump(stage.path(f"{bold}.json"), sidecar)
+    sidecar = {
+        "RepetitionTime": run.tr,
+        "NumberOfVolumes": run.n_volumes,
+        "VolumesTrimmedAtStart": run.trim_start,
+        "VolumesTrimmedAtEnd": run.trim_end,
+        "Sources": [run.source],
+    }
+    write_run(stage, DERIVATIVE_NAME, bids_subject(run.subject), run.stem, events, run.cifti, copy, run.segment,
+              sidecar)
 
 
 def _write_raw_root(stage, release, subjects, copy):
@@ -295,7 +262,7 @@ def _write_raw_root(stage, release, subjects, copy):
             + [SUBJECT_DOIS[s] for s in subjects if s in SUBJECT_DOIS],
         },
     )
-    _dump(stage.path("dataset_description.json"), description)
+    write_json(stage.path("dataset_description.json"), description)
     participants = pd.DataFrame({
         "participant_id": [f"sub-{bids_subject(s)}" for s in subjects],
         "release_folder": [f"subject{s}" for s in subjects],
@@ -324,7 +291,7 @@ def _write_derivative_root(stage, subjects):
             "SourceDatasets": [{"DOI": SUBJECT_DOIS[s]} for s in subjects if s in SUBJECT_DOIS],
         },
     )
-    _dump(stage.path(f"derivatives/{DERIVATIVE_NAME}/dataset_description.json"), description)
+    write_json(stage.path(f"derivatives/{DERIVATIVE_NAME}/dataset_description.json"), description)
 
 
 def _write_record(stage, release, runs, defects, copy):
@@ -350,7 +317,7 @@ def _write_record(stage, release, runs, defects, copy):
             for run in runs
         ],
     }
-    _dump(stage.path(RECORD_PATH), record)
+    write_json(stage.path(RECORD_PATH), record)
 
 
 def _decisions(copy):
@@ -368,7 +335,3 @@ def _decisions(copy):
         "runs that peers exclude (subject3 test2 repeat 9) are not converted",
         f"NeurocineTestStimuli = {TEST_STIMULI!r}: test1-5 are the test split",
     ]
-
-
-def _dump(path, data):
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
