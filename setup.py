@@ -80,6 +80,8 @@ setup(
         # The natural world's motion-energy features (simulate --preset benchmark): the Gallant
         # lab's implementation of Nishimoto et al. 2011's model.
         "pymoten>=0.1.3",
+        # Functional alignment across subjects (alignment/functional.py): piecewise Procrustes onto a template.
+        "fmralign>=0.0.6",
     ],
     # setuptools + wheel: tests/test_packaging.py builds the wheel without build isolation.
     extras_require={"test": ["pytest>=7", "build", "setuptools>=64", "wheel", "tensorboard>=2.10",

@@ -161,12 +161,12 @@ def _headline(record):
 def pooled_differences(models, table, seeds, finished):
     """Row − exp0 per clip, averaged over the training seeds where both are in ``finished``
     (``{row: {seed: …}}``), then one paired test over the clips; each row notes its seeds."""
-    from neurocine_toolbox.evaluation.evaluate import _per_clip
+    from neurocine_toolbox.evaluation.evaluate import read_per_clip
     from neurocine_toolbox.evaluation.time_series_statistics import paired_difference
 
     @functools.lru_cache(maxsize=None)  # exp 0's tables are read once, not once per row
     def per_clip(row, seed):
-        return _per_clip(models / f"table1-{row}-seed{seed}" / "decoded-test" / "evaluation" / "per_clip.csv")
+        return read_per_clip(models / f"table1-{row}-seed{seed}" / "decoded-test" / "evaluation" / "per_clip.csv")
 
     pooled = {}
     for row, *_ in table:

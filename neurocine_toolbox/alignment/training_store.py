@@ -64,40 +64,47 @@ def _check_alike(stores):
     first.require_embeddings()
 
 
-def write_training_store(path, parts, fraction=1.0):
+def write_training_store(path, parts):
     """Write the training store of a run on several subjects (or a share of one's movies).
 
     Parameters
     ----------
     path : Path
         The new store (written then renamed into place).
-    parts : list of (str, Path, SubjectMap)
-        Each subject's label, training store and map into the shared columns.
-    fraction : float
-        Share of each subject's training movies kept (``data.train_fraction``); validation movies
-        are all kept (marked).
+    parts : list of (Path, SubjectMap, float)
+        Training stores, each with the map of its subject into the shared columns and the share
+        of its training movies kept (``data.train_fraction``; validation movies are all kept,
+        marked). A part may be another run's training store (already in the shared space: the
+        identity), its subjects kept apart.
 
     Returns
     -------
     dict
         What was pooled: per subject, rows and training movies kept.
     """
-    stores = [open_store(p) for _, p, _ in parts]
+    stores = [open_store(p) for p, _, _ in parts]
     try:
         for store in stores:
             if store.split != "train":
                 raise NeurocineError(f"is a {store.split} store; a run trains on training stores only", store.path)
         _check_alike(stores)
-        return _write(Path(path), [label for label, _, _ in parts], stores, [m for _, _, m in parts], fraction)
+        labels = [label for store in stores for label in store.subjects]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise NeurocineError(f"sub-{twice[0]} would enter the run twice (it is in the run fine-tuned, or named "
+                                 "twice)", stores[0].path)
+        return _write(Path(path), labels, stores, [m for _, m, _ in parts], [f for _, _, f in parts])
     finally:
         for store in stores:
             store.close()
 
 
-def _write(path, labels, stores, maps, fraction):
+def _write(path, labels, stores, maps, fractions):
     rows, keys, record = [], {}, {}
     movies = []  # the union of stimulus files, in order of first appearance
+    first_subject = np.cumsum([0] + [len(s.subjects) for s in stores])
     for s, store in enumerate(stores):
+        fraction = fractions[s]
         kept_movies = set(training_movies(store, fraction)) | set(store.validation_movies)
         files = np.array(store.stimulus_files, dtype=object)[store.stimulus]
         keep = np.flatnonzero(np.isin(files, list(kept_movies)))
@@ -111,8 +118,10 @@ def _write(path, labels, stores, maps, fraction):
                 keys[key] = (s, int(store.frame_rows[t]))
             frame_of[t] = key
         rows.append((keep, frame_of))
-        record[labels[s]] = {"rows": int(len(keep)), "training_movies": sorted(set(files[keep]) - set(store.validation_movies)),
-                             "fraction": fraction}
+        for i, label in enumerate(store.subjects):
+            mine = keep[store.row_subjects[keep] == i]
+            record[label] = {"rows": int(len(mine)), "fraction": fraction, "from": str(store.path),
+                             "training_movies": sorted(set(files[mine]) - set(store.validation_movies))}
     key_index = {key: i for i, key in enumerate(keys)}
     n_rows = sum(len(k) for k, _ in rows)
     first = stores[0]
@@ -133,10 +142,10 @@ def _write(path, labels, stores, maps, fraction):
                 ints["tr_in_run"][at:at + n] = store.tr_in_run[keep]
                 ints["stimulus"][at:at + n] = [movies.index(store.stimulus_files[i]) for i in store.stimulus[keep]]
                 ints["frame_rows"][at:at + n] = [key_index[frame_of[t]] for t in keep]
-                ints["subject"][at:at + n] = s
+                ints["subject"][at:at + n] = first_subject[s] + store.row_subjects[keep]
                 stimulus_time[at:at + n] = store.stimulus_time[keep]
                 validation[at:at + n] = store.validation[keep]
-                run_sources += [json.dumps({"subject": labels[s], "sources": store.run_sources[int(r)]}) for r in run_ids]
+                run_sources += [json.dumps({"store": str(store.path), "sources": store.run_sources[int(r)]}) for r in run_ids]
                 offset += len(run_ids)
                 at += n
             for name, values in ints.items():
@@ -160,8 +169,7 @@ def _write(path, labels, stores, maps, fraction):
             write_json_attr(f, "validation_movies", [m for m in movies if any(m in s.validation_movies for s in stores)])
             write_json_attr(f, "subjects", labels)
             write_json_attr(f, EMBEDDING_ATTR, first.attrs.get(EMBEDDING_ATTR))
-            write_json_attr(f, "pooled_from", {"stores": [str(s.path) for s in stores], "train_fraction": fraction,
-                                               "rows": record})
+            write_json_attr(f, "pooled_from", {"stores": [str(s.path) for s in stores], "rows": record})
     return record
 
 

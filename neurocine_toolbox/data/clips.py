@@ -64,10 +64,12 @@ class ClipDataset(FMRIWindowDataset):
         As :class:`~neurocine_toolbox.data.dataset.FMRIWindowDataset`.
     with_text : bool
         Also return ``text_states`` ``[77, d]`` of the first TR (needs ``neurocine embed``).
+    subjects : sequence of str, optional
+        Only these subjects' windows.
     """
 
-    def __init__(self, path, latents, window=2, lag=0, with_text=True):
-        super().__init__(path, window=window, lag=lag, with_frames=False)
+    def __init__(self, path, latents, window=2, lag=0, with_text=True, subjects=None):
+        super().__init__(path, window=window, lag=lag, with_frames=False, subjects=subjects)
         self.latents, self.with_text = latents, with_text
         with open_store(path) as store:
             if len(latents) != store.n_frame_rows:

@@ -112,6 +112,8 @@ class FMRIWindowDataset(Dataset):
     fmri_map : SubjectMap, optional
         Reads each window through it (a subject's map into a run's shared space,
         :mod:`neurocine_toolbox.alignment`).
+    subjects : sequence of str, optional
+        Only the windows of these subjects (a run's training store pools several).
 
     Raises
     ------
@@ -119,7 +121,8 @@ class FMRIWindowDataset(Dataset):
         ``with_embeddings=True`` on a store without embeddings.
     """
 
-    def __init__(self, path, window=2, lag=0, with_frames=True, with_embeddings=False, split=None, fmri_map=None):
+    def __init__(self, path, window=2, lag=0, with_frames=True, with_embeddings=False, split=None, fmri_map=None,
+                 subjects=None):
         self.path = path
         self.fmri_map = fmri_map
         self.window = window
@@ -129,6 +132,12 @@ class FMRIWindowDataset(Dataset):
         store = open_store(path)
         try:
             self.starts = split_window_starts(store, window, lag, split)
+            if subjects is not None:
+                missing = sorted(set(subjects) - set(store.subjects))
+                if missing:
+                    raise NeurocineError(f"holds no rows of sub-{missing[0]}", path)
+                wanted = [store.subjects.index(s) for s in subjects]
+                self.starts = self.starts[np.isin(store.row_subjects[self.starts], wanted)]
             if with_embeddings:
                 store.require_embeddings()
         finally:

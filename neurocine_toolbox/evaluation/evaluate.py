@@ -676,7 +676,8 @@ def write_outputs(out_dir, record, scores, runs, ids):
 # --- two runs ---------------------------------------------------------------------------------
 
 
-def _per_clip(path):
+def read_per_clip(path):
+    """The rows of an evaluation's ``per_clip.csv`` (a dict per clip, values as text)."""
     if not path.is_file():
         raise NeurocineError("no evaluation here; run neurocine evaluate on this run first", path)
     with open(path, newline="") as f:
@@ -717,7 +718,7 @@ def compare_runs(derivatives_dir, subject, name_a, name_b, *, split="test", n_bo
 
     subject = subject.removeprefix("sub-")
     roots = [find_run(derivatives_dir, subject, n) for n in (name_a, name_b)]
-    tables = [_per_clip(r / f"decoded-{split}" / EVALUATION_DIR / "per_clip.csv") for r in roots]
+    tables = [read_per_clip(r / f"decoded-{split}" / EVALUATION_DIR / "per_clip.csv") for r in roots]
     ids = [[row["id"] for row in t] for t in tables]
     if ids[0] != ids[1]:
         raise NeurocineError(f"{name_a} and {name_b} were evaluated on different clips ({len(ids[0])} vs "

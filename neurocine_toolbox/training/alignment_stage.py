@@ -69,7 +69,7 @@ def _agreement(maps, labels, stores):
     return out
 
 
-def alignment_stage(stage_dir, labels, train_stores, config, *, from_run=None):
+def alignment_stage(stage_dir, labels, train_stores, config, *, from_run=None, from_store=None):
     """Fit the subjects' maps and write the run's training store.
 
     Parameters
@@ -81,6 +81,9 @@ def alignment_stage(stage_dir, labels, train_stores, config, *, from_run=None):
     config : dict
     from_run : Path, optional
         The run a fine-tune starts from (its template maps a new subject, functional alignment).
+    from_store : Path, optional
+        That run's training store (in its space): it joins the new training store whole, so the
+        fine-tune's closed-form fits (perception, the ridge baselines) learn from both.
 
     Returns
     -------
@@ -101,8 +104,10 @@ def alignment_stage(stage_dir, labels, train_stores, config, *, from_run=None):
     fit_seconds = time.perf_counter() - start
     state = process_state()
     if state.is_main_process:
-        pooled = write_training_store(stage_dir / "train.h5", list(zip(labels, train_stores, [maps[s] for s in labels])),
-                                      fraction)
+        parts = [(path, maps[s], fraction) for s, path in zip(labels, train_stores)]
+        if from_store is not None:
+            parts.insert(0, (from_store, SubjectMap.identity(parts[0][1].n_columns), 1.0))
+        pooled = write_training_store(stage_dir / "train.h5", parts)
         record = {"method": method, "subjects": labels, "train_fraction": fraction,
                   "from_run": str(from_run) if from_run else None, "fit_seconds": fit_seconds,
                   "training_rows": pooled, "agreement": agreement}

@@ -160,15 +160,12 @@ def encode_clips(vae, path, frames, resolution, batch=32, progress=True):
     return torch.cat(out).contiguous()
 
 
-def cached_latents(root, vae, vae_name, train_store, config, progress=True, cache_name="latents-train.safetensors"):
-    """The training clips' latents, computed once per run folder and VAE (main process), then read.
-
-    ``cache_name``: the file in the run folder (a second training store needs its own).
-    """
+def cached_latents(root, vae, vae_name, train_store, config, progress=True):
+    """The training clips' latents, computed once per run folder and VAE (main process), then read."""
     decoder = config["decoder"]
     key = {"vae": str(vae_name), "frames": int(decoder["frames"]), "resolution": int(decoder["resolution"]),
            "store": str(Path(train_store).resolve()), "store_mtime": Path(train_store).stat().st_mtime_ns}
-    path = Path(root) / cache_name
+    path = Path(root) / "latents-train.safetensors"
     state = process_state()
     if state.is_main_process:
         fresh = False
@@ -322,11 +319,12 @@ def decoder_text_stage(stage_dir, root, train_store, config, *, resume=False, pr
     return save_model(unet, Path(stage_dir) / "model")
 
 
-def decoder_fmri_stage(stage_dir, root, train_store, config, *, resume=False, progress=True, unet_from=None):
+def decoder_fmri_stage(stage_dir, root, train_store, config, *, resume=False, progress=True, unet_from=None,
+                       train_subjects=None):
     """Stage B: the fMRI encoder replaces the text encoder; both fine-tuned; the whole pipeline saved.
 
     ``unet_from``: a UNet folder to start from instead of stage A's (a fine-tune starts from the
-    stage B UNet of the run it fine-tunes).
+    stage B UNet of the run it fine-tunes); ``train_subjects``: train on these subjects' windows only.
 
     Returns
     -------
@@ -352,7 +350,7 @@ def decoder_fmri_stage(stage_dir, root, train_store, config, *, resume=False, pr
     latents = cached_latents(root, vae.to(_device()).eval(), vae_name, train_store, config, progress)
     window, lag = config["data"]["window"], config["data"]["lag"]
     negative = torch.from_numpy(mean_training_window(train_store, window, lag))
-    dataset = ClipDataset(train_store, latents, window, lag, with_text=False)
+    dataset = ClipDataset(train_store, latents, window, lag, with_text=False, subjects=train_subjects)
     model = FMRIConditionedUNet(unet, encoder)
     parameters = _select(unet, section["trainable"], "decoder_fmri")
     encoder.requires_grad_(bool(section["train_encoder"]))

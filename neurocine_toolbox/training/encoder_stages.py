@@ -204,7 +204,8 @@ def check_embedding_dims(store_path, config):
     return n_columns, valid
 
 
-def contrastive_stage(stage_dir, train_store, config, *, init_encoder=None, resume=False, progress=True):
+def contrastive_stage(stage_dir, train_store, config, *, init_encoder=None, resume=False, progress=True,
+                      train_subjects=None):
     """Contrastive fine-tuning with spatial masking and temporal interpolation (eq. 3).
 
     With ``alignment.method: adapter`` each subject of the training store gets an adapter, trained
@@ -221,6 +222,8 @@ def contrastive_stage(stage_dir, train_store, config, *, init_encoder=None, resu
     init_encoder : FMRIEncoder, optional
         Pre-trained or imported weights; a new encoder otherwise.
     resume, progress : bool
+    train_subjects : sequence of str, optional
+        Train on these subjects' windows only (a fine-tune on a new subject).
 
     Returns
     -------
@@ -230,7 +233,7 @@ def contrastive_stage(stage_dir, train_store, config, *, init_encoder=None, resu
     section = config["contrastive"]
     n_columns, valid = check_embedding_dims(train_store, config)
     dataset = FMRIWindowDataset(train_store, window=config["data"]["window"], lag=config["data"]["lag"],
-                                with_frames=False, with_embeddings=True)
+                                with_frames=False, with_embeddings=True, subjects=train_subjects)
     torch.manual_seed(step_seed(config["seed"], 0, 2))
     model = init_encoder if init_encoder is not None else FMRIEncoder(**encoder_kwargs(config, n_columns))
     if model.config.num_voxels != n_columns:
@@ -238,14 +241,17 @@ def contrastive_stage(stage_dir, train_store, config, *, init_encoder=None, resu
                              f"store has {n_columns}", train_store)
 
     penalty = None
+    parameters = [p for p in model.parameters() if p.requires_grad]
     if config["alignment"]["method"] == "adapter":
         from ..alignment.adapters import AdaptedEncoder, SubjectAdapters
 
         with open_store(train_store) as store:
             adapters = SubjectAdapters(len(store.subjects), store.voxel_rois)
         model, penalty = AdaptedEncoder(model, adapters), float(config["alignment"]["adapter_penalty"])
+        # Adapters are pulled towards the identity by their penalty, not towards zero by weight decay.
+        parameters = [{"params": parameters}, {"params": list(adapters.parameters()), "weight_decay": 0.0}]
     model, _ = run_training(
-        stage_dir=stage_dir, model=model, parameters=[p for p in model.parameters() if p.requires_grad],
+        stage_dir=stage_dir, model=model, parameters=parameters,
         dataset=dataset, step_fn=contrastive_step(section, valid, penalty), settings=StageSettings.from_config(section),
         training=config["training"], seed=config["seed"], resume=resume, progress=progress, equal_shards=True,
     )

@@ -20,9 +20,11 @@ A stage is finished when its ``model/`` folder exists (it is renamed into place 
 
 A run on several subjects (``subject=["02", "03", "04"]``) trains in ``<derivatives>/group/models/<name>/``
 and gives each subject a folder ``sub-XX/models/<name>/`` that links to it (alignment/run_views.py).
-A run ``from_run`` another fine-tunes it on one subject: the encoder and stage B start from that
-run's, stage A is that run's, the perception reconstructor is fitted on both runs' training
-windows (it is fitted in closed form, not fine-tuned), and pre-training is not needed.
+A run ``from_run`` another fine-tunes it on one subject: its training store holds that run's
+training data and the new subject's share; the encoder and stage B start from that run's and
+train on the new subject's windows only; stage A is that run's; the perception reconstructor (a
+closed-form fit, which cannot be fine-tuned) and evaluate's ridge baselines learn from the whole
+store; pre-training is not needed.
 """
 
 import json
@@ -331,6 +333,7 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
 
     summary = {"root": root, "ran": [], "skipped": [], "not_needed": not_needed, "main_process": main,
                "config": config, "stores": stores, "subjects": subjects, "views": views}
+    tuned = subjects if from_root is not None else None  # a fine-tune trains on the new subject's windows
     for stage in not_needed:
         log.info("%s: not needed (%s)", stage, not_needed[stage])
     for stage in stages:
@@ -349,7 +352,8 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
         if stage == "alignment":
             from .alignment_stage import alignment_stage
 
-            alignment_stage(stage_dir, subjects, [all_stores[s]["train"] for s in subjects], config, from_run=from_root)
+            alignment_stage(stage_dir, subjects, [all_stores[s]["train"] for s in subjects], config, from_run=from_root,
+                            from_store=_run_training_store(from_root) if from_root is not None else None)
         elif stage == "pretrain":
             test = stores["test"] if config["pretrain"]["include_test_fmri"] else None
             pretrain_stage(stage_dir, train, config,
@@ -359,16 +363,17 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
             with open_store(train) as store:
                 n_columns = store.fmri.shape[1]
             init = _initial_encoder(config, root, n_columns, from_root)
-            contrastive_stage(stage_dir, train, config, init_encoder=init, resume=resume, progress=progress)
+            contrastive_stage(stage_dir, train, config, init_encoder=init, resume=resume, progress=progress,
+                              train_subjects=tuned)
         elif stage == "vae":
             vae_stage(stage_dir, train, config, resume=resume, progress=progress)
         elif stage == "perception":
-            extra = [(from_root, _run_training_store(from_root))] if from_root is not None else []
-            perception_stage(stage_dir, root, train, config, progress=progress, extra_train_stores=extra)
+            perception_stage(stage_dir, root, train, config, progress=progress)
         elif stage == "decoder-text":
             decoder_text_stage(stage_dir, root, train, config, resume=resume, progress=progress)
         elif stage == "decoder-fmri":
             unet_from = from_root / "decoder-fmri" / "model" / "unet" if from_root is not None else None
-            decoder_fmri_stage(stage_dir, root, train, config, resume=resume, progress=progress, unet_from=unet_from)
+            decoder_fmri_stage(stage_dir, root, train, config, resume=resume, progress=progress, unet_from=unet_from,
+                               train_subjects=tuned)
         summary["ran"].append(stage)
     return summary

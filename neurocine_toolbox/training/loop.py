@@ -223,7 +223,8 @@ def run_training(*, stage_dir, model, parameters, dataset, step_fn, settings, tr
     stage_dir : Path
         The stage's folder: ``checkpoints/`` and ``metrics.csv`` go here.
     model : torch.nn.Module
-    parameters : list of Parameter
+    parameters : list of Parameter, or of param-group dicts
+        What the optimiser updates (a group may set its own ``weight_decay``).
         What the optimiser updates (AdamW, cosine schedule with linear warm-up).
     dataset : torch Dataset
     step_fn : callable ``(model, batch, generator) -> (loss, dict of float)``

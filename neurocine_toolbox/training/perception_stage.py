@@ -33,35 +33,33 @@ from .perception_ridge import PerceptionRidge
 log = logging.getLogger("neurocine")
 
 
-def retrieval_features(parts, spaces):
-    """Each space's features of training windows ``{space: float32 [N, d]}``, store after store.
+def retrieval_features(train_store, starts, spaces):
+    """Each space's features of the windows starting at ``starts`` ``{space: float32 [N, d]}``.
 
-    ``parts``: ``[(store path, starts)]``. ``caption_words``: TF-IDF of the window's caption
-    (vocabulary from all these windows' captions); ``clip_image``: the CLIP image embeddings of its
-    frames, concatenated; ``clip_text``: its caption's CLIP text embedding. All are what
-    ``neurocine embed`` stored.
+    ``caption_words``: TF-IDF of the window's caption (vocabulary from these windows' captions);
+    ``clip_image``: the CLIP image embeddings of its frames, concatenated; ``clip_text``: its
+    caption's CLIP text embedding. All are what ``neurocine embed`` stored.
     """
     from .retrieval_prior import caption_word_features
 
     unknown = sorted(set(spaces) - set(RETRIEVAL_SPACES))
     if unknown:
         raise NeurocineError(f"unknown retrieval space(s) {', '.join(unknown)} (known: {', '.join(RETRIEVAL_SPACES)})")
-    read = {space: [] for space in spaces}
-    for path, starts in parts:
-        with open_store(path) as store:
-            store.require_embeddings()
-            for space in spaces:
-                if space == "caption_words":
-                    read[space] += list(store.captions[starts])
-                elif space == "clip_image":
-                    read[space].append(np.asarray(store.clip_image_embeds[starts], np.float32).reshape(len(starts), -1))
-                else:
-                    read[space].append(np.asarray(store.clip_text_embeds[starts], np.float32))
-    return {space: caption_word_features(values, values)[0] if space == "caption_words" else np.concatenate(values)
-            for space, values in read.items()}
+    with open_store(train_store) as store:
+        store.require_embeddings()
+        features = {}
+        for space in spaces:
+            if space == "caption_words":
+                captions = list(store.captions[starts])
+                features[space] = caption_word_features(captions, captions)[0]
+            elif space == "clip_image":
+                features[space] = np.asarray(store.clip_image_embeds[starts], np.float32).reshape(len(starts), -1)
+            else:
+                features[space] = np.asarray(store.clip_text_embeds[starts], np.float32)
+    return features
 
 
-def training_windows_and_latents(root, config, train_store, progress=True, cache_name="latents-train.safetensors"):
+def training_windows_and_latents(root, config, train_store, progress=True):
     """Every training window's fMRI, its clip's scaled latents and its movie; and the run's VAE.
 
     Returns
@@ -76,7 +74,7 @@ def training_windows_and_latents(root, config, train_store, progress=True, cache
     window, lag = int(config["data"]["window"]), int(config["data"]["lag"])
     vae, vae_name = decoder_vae(config, root)
     vae.eval()
-    latents = cached_latents(root, vae, vae_name, train_store, config, progress=progress, cache_name=cache_name)
+    latents = cached_latents(root, vae, vae_name, train_store, config, progress=progress)
     with open_store(train_store) as store:
         starts = split_window_starts(store, window, lag, "train")
         fmri = windows_at(store.fmri, starts, window, lag)
@@ -85,15 +83,8 @@ def training_windows_and_latents(root, config, train_store, progress=True, cache
     return fmri, targets, movies, vae, starts
 
 
-def perception_stage(stage_dir, root, train_store, config, *, progress=True, extra_train_stores=()):
+def perception_stage(stage_dir, root, train_store, config, *, progress=True):
     """Fit the perception reconstructor and save it (and into the pipeline, when one is saved).
-
-    Parameters
-    ----------
-    extra_train_stores : sequence of (Path, Path)
-        Other runs' folders and training stores whose training windows join the fit (a fine-tune
-        fits on its source run's windows too: a closed-form fit cannot be fine-tuned). Their
-        columns must be in this run's space.
 
     Returns
     -------
@@ -103,17 +94,12 @@ def perception_stage(stage_dir, root, train_store, config, *, progress=True, ext
     section = config["perception"]
     stage_dir, root = Path(stage_dir), Path(root)
     fmri, latents, movies, _, starts = training_windows_and_latents(root, config, train_store, progress)
-    parts = [(train_store, starts)]
-    for i, (_, extra) in enumerate(extra_train_stores):
-        more = training_windows_and_latents(root, config, extra, progress, cache_name=f"latents-extra-{i}.safetensors")
-        fmri, latents, movies = (np.concatenate([a, b]) for a, b in zip((fmri, latents, movies), more[:3]))
-        parts.append((extra, more[4]))
-    movies = np.unique(movies, return_inverse=True)[1]  # a movie is one group, whoever watched it
+    movies = np.unique(movies, return_inverse=True)[1]  # a movie is one group of folds, whoever watched it
     if section["method"] == "retrieval":
-        model, record = _fit_retrieval(section, fmri, latents, movies, parts)
+        model, record = _fit_retrieval(section, fmri, latents, movies, train_store, starts)
     else:
         model, record = _fit_ridge(section, config, fmri, latents, movies)
-    record["training_stores"] = [str(p) for p, _ in parts]
+    record["training_store"] = str(train_store)
     if process_state().is_main_process:  # under `accelerate launch` every process fits; one writes
         write_text_atomic(stage_dir / "fit.json", json.dumps(record, indent=2) + "\n")
     folder = save_model(model, stage_dir / "model")  # last: model/ marks the stage finished
@@ -121,7 +107,7 @@ def perception_stage(stage_dir, root, train_store, config, *, progress=True, ext
     return folder
 
 
-def _fit_retrieval(section, fmri, latents, movies, parts):
+def _fit_retrieval(section, fmri, latents, movies, train_store, starts):
     from ..models.retrieval_reconstructor import RetrievalReconstructor
     from .retrieval_prior import RetrievalPrior
 
@@ -129,7 +115,7 @@ def _fit_retrieval(section, fmri, latents, movies, parts):
     log.info("perception: retrieval over %d training windows (%d movies) by %s",
              len(fmri), len(np.unique(movies)), ", ".join(spaces))
     start = time.perf_counter()
-    features = retrieval_features(parts, spaces)
+    features = retrieval_features(train_store, starts, spaces)
     estimator = RetrievalPrior(top_k=int(section["top_k"]), n_folds=int(section["n_folds"])).fit(fmri, features, movies)
     seconds = time.perf_counter() - start
     log.info("perception: held-out R² by space: %s (%.0f s)",
