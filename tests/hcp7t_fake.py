@@ -17,7 +17,7 @@ import numpy as np
 
 from neurocine_toolbox.bids.hcp7t_layout import MOVIE_VERSIONS, RUNS, TIMING_NAME, dtseries_name, movie_name, run_folder
 from neurocine_toolbox.data.cifti import DtseriesWriter, write_dtseries
-from neurocine_toolbox.data.video_writing import mp4_writer
+from neurocine_toolbox.utils.movie_files import mp4_writer
 
 TR = 1.0
 REST = 4.0

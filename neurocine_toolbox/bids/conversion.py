@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import NeurocineError
-from .templates import render_json, write_json
+from .templates import render_json, render_text, write_json
 
 
 def check_new_output(bids_dir):
@@ -78,3 +78,31 @@ def write_run(stage, derivative, subject, stem, events, cifti, copy, task, sidec
     bold = f"derivatives/{derivative}/sub-{subject}/func/{stem}_space-fsLR_den-91k_bold"
     place(cifti, stage.path(f"{bold}.dtseries.nii"), copy)
     write_json(stage.path(f"{bold}.json"), render_json("bold.json", task=task, extra=sidecar))
+
+
+def write_readme(stage, template, copy, **fields):
+    """README.md of a converted dataset from ``bids_templates/<template>``.
+
+    ``{mode}`` in the template says whether the release's files were copied or linked; ``fields``
+    fill its other placeholders.
+    """
+    mode = "copied" if copy else "linked (absolute symbolic links)"
+    stage.path("README.md").write_text(render_text(template, mode=mode, **fields))
+
+
+def write_derivative_description(stage, derivative, test_stimuli, extra=None, **fields):
+    """``derivatives/<derivative>/dataset_description.json``, naming the test split.
+
+    Parameters
+    ----------
+    test_stimuli : str
+        Glob on ``stim_file`` written as ``NeurocineTestStimuli`` (what ``prep`` reads).
+    extra : dict, optional
+        Further top-level keys.
+    **fields
+        Placeholders of ``bids_templates/dataset_description_preproc.json`` (name, pipeline,
+        version, description, source).
+    """
+    description = render_json("dataset_description_preproc.json",
+                              extra={"NeurocineTestStimuli": test_stimuli, **(extra or {})}, **fields)
+    write_json(stage.path(f"derivatives/{derivative}/dataset_description.json"), description)

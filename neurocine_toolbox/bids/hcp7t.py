@@ -26,16 +26,17 @@ from pathlib import Path
 import pandas as pd
 
 from .._version import __version__
-from ..data.video import probe_movie
-from ..data.video_writing import cut_movie
 from ..errors import NeurocineError
 from ..utils.atomic import StagedOutput
+from ..utils.movie_files import cut_movie, probe_movie
 from ..utils.progress import progress_bar
 from .cifti_header import N_GRAYORDINATES, read_dtseries_header
-from .conversion import check_new_output, check_outside, write_run
+from .conversion import (
+    check_new_output, check_outside, write_derivative_description, write_readme, write_run,
+)
 from .events import movie_blocks
 from .hcp7t_layout import MOVIE_VERSIONS, PUBLISHED_VOLUMES, REGISTRATIONS, RUNS, TR, scan_release
-from .templates import render_json, render_text, write_json
+from .templates import render_json, write_json
 
 log = logging.getLogger("neurocine")
 
@@ -237,12 +238,14 @@ def _plan_clips(release):
     source = min(test)
     clips.append(Clip(TEST_STIMULUS, "test", source, test[source].start, test[source].start + length,
                       [test[run].label for run in sorted(test)]))
-    for run in events:
-        events[run] = pd.DataFrame(sorted(events[run]),
-                                   columns=["onset", "duration", "trial_type", "stim_file", "hcp_block"]).round(6)
+    tables = {}
+    for run, rows in events.items():
+        tables[run] = pd.DataFrame(sorted(rows, key=lambda row: row[0]),
+                                   columns=["onset", "duration", "trial_type", "stim_file", "hcp_block"])
+        tables[run] = tables[run].round(6)
         # prep's own rule must find at least one whole TR in every clip.
-        movie_blocks(events[run].dropna(subset=["stim_file"]), TR, float("inf"), release.timing_path)
-    return clips, events
+        movie_blocks(tables[run].dropna(subset=["stim_file"]), TR, float("inf"), release.timing_path)
+    return clips, tables
 
 
 def _cut_clips(stage, release, clips, progress):
@@ -279,30 +282,21 @@ def _write_raw_root(stage, release, subjects, copy):
     write_json(stage.path("dataset_description.json"), description)
     pd.DataFrame({"participant_id": [f"sub-{s}" for s in subjects], "hcp_id": subjects}).to_csv(
         stage.path("participants.tsv"), sep="\t", index=False)
-    readme = render_text(
-        "README_hcp7t.md",
-        version_folder=MOVIE_VERSIONS[release.movie_version][0],
-        registration=REGISTRATION_NAMES[release.registration],
-        mode="copied" if copy else "linked (absolute symbolic links)",
-        derivative=DERIVATIVE_NAME,
-        test=TEST_STIMULUS,
-        record=RECORD_PATH,
-    )
-    stage.path("README.md").write_text(readme)
+    write_readme(stage, "README_hcp7t.md", copy, version_folder=MOVIE_VERSIONS[release.movie_version][0],
+                 registration=REGISTRATION_NAMES[release.registration], derivative=DERIVATIVE_NAME,
+                 test=TEST_STIMULUS, record=RECORD_PATH)
 
 
 def _write_derivative_root(stage, release):
-    description = render_json(
-        "dataset_description_preproc.json",
+    write_derivative_description(
+        stage, DERIVATIVE_NAME, TEST_STIMULI,
         name="HCP-YA 7T movie watching, FIX-denoised CIFTI 91k (BIDS view)",
         pipeline=PIPELINE,
         version="S1200",
         description=f"HCP minimal preprocessing, FIX (hp2000_clean), {REGISTRATION_NAMES[release.registration]} "
                     "registration, 91,282 grayordinates; renamed to BIDS by neurocine convert-hcp7t",
         source=RELEASE_URL,
-        extra={"NeurocineTestStimuli": TEST_STIMULI},
     )
-    write_json(stage.path(f"derivatives/{DERIVATIVE_NAME}/dataset_description.json"), description)
 
 
 def _write_record(stage, release, runs, clips, notes, copy):

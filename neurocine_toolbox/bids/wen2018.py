@@ -21,8 +21,10 @@ from ..errors import NeurocineError
 from ..utils.atomic import StagedOutput
 from ..utils.progress import progress_bar
 from .cifti_header import N_GRAYORDINATES, read_dtseries_header
-from .conversion import check_new_output, check_outside, place, write_run
-from .templates import render_json, render_text, write_json
+from .conversion import (
+    check_new_output, check_outside, place, write_derivative_description, write_readme, write_run,
+)
+from .templates import render_json, write_json
 from .wen2018_layout import KNOWN_BAD_RUNS, Defect, scan_release
 
 log = logging.getLogger("neurocine")
@@ -268,30 +270,20 @@ def _write_raw_root(stage, release, subjects, copy):
         "release_folder": [f"subject{s}" for s in subjects],
     })
     participants.to_csv(stage.path("participants.tsv"), sep="\t", index=False)
-    readme = render_text(
-        "README_wen2018.md",
-        source=release.root.name,
-        mode="copied" if copy else "linked (absolute symbolic links)",
-        derivative=DERIVATIVE_NAME,
-        record=RECORD_PATH,
-    )
-    stage.path("README.md").write_text(readme)
+    write_readme(stage, "README_wen2018.md", copy, source=release.root.name, derivative=DERIVATIVE_NAME,
+                 record=RECORD_PATH)
 
 
 def _write_derivative_root(stage, subjects):
-    description = render_json(
-        "dataset_description_preproc.json",
+    write_derivative_description(
+        stage, DERIVATIVE_NAME, TEST_STIMULI,
         name="Wen et al. 2018, HCP-preprocessed CIFTI 91k (BIDS view)",
         pipeline=PIPELINE,
         version="PURR release",
         description="HCP minimal preprocessing by the authors; renamed to BIDS by neurocine convert-wen2018",
         source="",
-        extra={
-            "NeurocineTestStimuli": TEST_STIMULI,
-            "SourceDatasets": [{"DOI": SUBJECT_DOIS[s]} for s in subjects if s in SUBJECT_DOIS],
-        },
+        extra={"SourceDatasets": [{"DOI": SUBJECT_DOIS[s]} for s in subjects if s in SUBJECT_DOIS]},
     )
-    write_json(stage.path(f"derivatives/{DERIVATIVE_NAME}/dataset_description.json"), description)
 
 
 def _write_record(stage, release, runs, defects, copy):

@@ -1,53 +1,15 @@
 """Read movie frames with PyAV: probe, and sample the frames shown at given times."""
 
-from dataclasses import dataclass
-
 import av
 import numpy as np
 
 from ..errors import NeurocineError
+from ..utils.movie_files import MovieInfo, probe_movie
+
+__all__ = ["MovieInfo", "probe_movie", "sample_frames"]
 
 # A target time within this many seconds of a frame's timestamp counts as that frame.
 _TIME_EPS = 1e-4
-
-
-@dataclass
-class MovieInfo:
-    """What a movie's container says about it."""
-
-    path: str
-    fps: float
-    duration: float
-    width: int
-    height: int
-
-
-def probe_movie(path):
-    """Open a movie and read its frame rate, duration and size without decoding it.
-
-    Raises
-    ------
-    NeurocineError
-        If the file is missing, unreadable or has no video stream.
-    """
-    path = str(path)
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise NeurocineError("has no video stream", path)
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / av.time_base
-            else:
-                duration = (stream.frames / fps) if fps and stream.frames else 0.0
-            return MovieInfo(path, fps, duration, stream.codec_context.width, stream.codec_context.height)
-    except FileNotFoundError:
-        raise NeurocineError("movie not found", path)
-    except av.error.FFmpegError as err:
-        raise NeurocineError(f"unreadable movie ({err})", path)
 
 
 def sample_frames(path, times, size=None):
