@@ -6,7 +6,7 @@ import click
 
 from .multi_value import MultiValueCommand
 
-STAGE_NAMES = ("pretrain", "encoder", "vae", "perception", "decoder-text", "decoder-fmri", "decoder")
+STAGE_NAMES = ("alignment", "pretrain", "encoder", "vae", "perception", "decoder-text", "decoder-fmri", "decoder")
 
 
 @click.command("fit", cls=MultiValueCommand, multi_value={"--subject": r"(sub-)?[A-Za-z0-9]+"})

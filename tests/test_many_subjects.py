@@ -48,14 +48,14 @@ def world(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def shared(world, cli_runner):
+def shared(world):
     """A run on subjects 02 and 03 (anatomical alignment), every stage a few steps."""
-    from neurocine_toolbox.cli.main import cli
+    from neurocine_toolbox.training.fit import fit
 
-    result = cli_runner.invoke(cli, ["fit", "--subject", "02", "03", "--name", "both", "--derivatives", str(world),
-                                     *QUICK], prog_name="neurocine")
-    assert result.exit_code == 0, result.output + result.stderr
-    return world / "group" / "models" / "both"
+    overrides = [QUICK[i + 1] for i, arg in enumerate(QUICK) if arg == "--set"]
+    summary = fit(world, ["02", "03"], preset="tiny", overrides=overrides, name="both", progress=False)
+    assert summary["views"] == [world / "sub-02/models/both", world / "sub-03/models/both"]
+    return summary["root"]
 
 
 def test_a_subject_map_is_block_diagonal_and_round_trips(tmp_path):
@@ -83,11 +83,11 @@ def test_adapters_start_at_the_identity_and_match_their_maps():
     fmri = torch.randn(5, 2, 8)
     subject = torch.tensor([0, 1, 1, 0, 1])
     torch.testing.assert_close(adapters(fmri, subject), fmri)
-    assert float(adapters.distance_from_identity()) == 0.0
+    assert adapters.distance_from_identity().item() == 0.0
     with torch.no_grad():
         for weight in adapters.weights:
             weight.add_(0.3 * torch.randn_like(weight))
-    out = adapters(fmri, subject).numpy()
+    out = adapters(fmri, subject).detach().numpy()
     maps = adapters.subject_maps(8)  # what the later stages apply must be what the encoder was trained behind
     for i, s in enumerate(subject.tolist()):
         np.testing.assert_allclose(out[i], maps[s].apply(fmri[i].numpy()), rtol=1e-5, atol=1e-5)
@@ -162,11 +162,21 @@ def test_a_run_on_two_subjects_decodes_each_and_a_third_without_training(shared,
     assert trained.exit_code == 1 and "sub-02 was trained in this run" in trained.stderr
 
 
-def test_a_fine_tune_starts_from_the_shared_run_and_learns_from_both(shared, world, invoke):
+def test_a_fine_tune_starts_from_the_shared_run_and_learns_from_both(shared, world, invoke, monkeypatch):
+    from neurocine_toolbox.training import decoder_stages, encoder_stages
+
+    trained_on = {}
+    for module, name in ((encoder_stages, "FMRIWindowDataset"), (decoder_stages, "ClipDataset")):
+        def spy(*args, _cls=getattr(module, name), _name=name, **kwargs):
+            dataset = _cls(*args, **kwargs)
+            trained_on[_name] = len(dataset)
+            return dataset
+        monkeypatch.setattr(module, name, spy)
     result = invoke(["fit", "--subject", "01", "--from", "both", "--train-fraction", "0.5", "--name", "tuned",
                      "--derivatives", world])
     assert result.exit_code == 0, result.output + result.stderr
     root = world / "sub-01/models/tuned"
+    assert trained_on == {"FMRIWindowDataset": 2 * 5, "ClipDataset": 2 * 5}, "fine-tuned on the new subject only"
     assert "left out pretrain: the encoder starts from both's" in result.stdout
     assert "skipped decoder-text" in result.stdout and (root / "decoder-text").is_symlink()
     assert "starting from" in result.stderr and "both/decoder-fmri/model/fmri_encoder" in result.stderr
@@ -174,7 +184,8 @@ def test_a_fine_tune_starts_from_the_shared_run_and_learns_from_both(shared, wor
     rows = record["training_rows"]
     assert rows["01"]["training_movies"] == ["seg1.mp4", "seg2.mp4"] and rows["02"]["rows"] == 40
     perception = json.loads((root / "perception/fit.json").read_text())
-    assert perception["n_train_windows"] > 2 * 32, "the closed-form fit learns from every subject's windows"
+    # 5 windows a movie: 4 movies of each shared subject, and the new subject's 2 (alone it would have 10)
+    assert perception["n_train_windows"] == (2 * 4 + 2) * 5, "the closed-form fit learns from every subject's windows"
     config = (root / "config.yaml").read_text()
     assert "train_fraction: 0.5" in config and "steps: 2" in config  # the shared run's config, overridden
     again = invoke(["fit", "--subject", "02", "--from", "both", "--name", "again", "--derivatives", world])
@@ -199,6 +210,8 @@ def test_adapters_need_training_for_a_new_subject(world, invoke):
 
 def test_subjects_prepared_differently_are_refused_before_training(world, invoke, tmp_path):
     other = tmp_path / "derivatives"
+    other.mkdir()
+    shutil.copy(world / "dataset_description.json", other)
     for subject in ("01", "02"):
         for split in ("train", "test"):
             target = store_path(other, subject, split)

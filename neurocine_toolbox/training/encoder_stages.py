@@ -136,7 +136,7 @@ def contrastive_step(section, valid=None, adapter_penalty=None):
         if adapter_penalty is not None:
             distance = getattr(encoder, "module", encoder).adapters.distance_from_identity()
             loss = loss + adapter_penalty * distance
-            parts = {**parts, "adapter_distance": float(distance)}
+            parts = {**parts, "adapter_distance": distance.item()}
         return loss, parts
 
     return step
