@@ -4,9 +4,13 @@ import sys
 
 import click
 
+from .multi_value import MultiValueCommand
 
-@click.command("attention-report")
-@click.option("--subject", required=True, help="Subject label (with or without 'sub-').")
+
+@click.command("attention-report", cls=MultiValueCommand, multi_value={"--subject": r"(sub-)?[A-Za-z0-9]+"})
+@click.option("--subject", "subjects", required=True, multiple=True, metavar="LABEL [LABEL ...]",
+              help="Subject label(s), with or without 'sub-'; several: each one's report, then a page of "
+                   "where they agree.")
 @click.option("--name", help="Run folder under sub-XX/models/ (default: the only one with a trained encoder).")
 @click.option("--split", type=click.Choice(["test", "validation", "train"]),
               help="Whose windows' attention is mapped (default: interpretation.split, test).")
@@ -17,7 +21,7 @@ import click
 @click.option("--derivatives", type=click.Path(file_okay=False),
               help="neurocine's derivative folder (default: found from the current folder).")
 @click.pass_context
-def command(ctx, subject, name, split, out, overrides, derivatives):
+def command(ctx, subjects, name, split, out, overrides, derivatives):
     """Map what a run's fMRI encoder reads onto the cortex, as one self-contained HTML report.
 
     Reads the encoder of every trained stage (pre-trained, contrastive, decoder-fmri) on every
@@ -28,13 +32,28 @@ def command(ctx, subject, name, split, out, overrides, derivatives):
     HCP-MMP1.0, Yeo 7/17 and Cole-Anticevic are ranked with p-values from Moran surrogates made on
     the selected grayordinates; on simulated data, the maps are compared with the truth. Writes
     the report with maps.npz, token_importance.npz, roi_tables.csv and report.json in
-    attention-SPLIT/.
+    attention-SPLIT/. With several subjects (of a run trained on them, or each with a run of
+    that name), each gets its report, then one page shows their headline maps and where they
+    agree (group/models/NAME/attention-SPLIT/group_report.html).
     """
     from neurocine_toolbox.bids.paths import find_derivatives_dir
     from neurocine_toolbox.interpretation.attention_report import attention_report, summary_lines
 
-    summary = attention_report(find_derivatives_dir(derivatives), subject, name=name, split=split, out=out,
-                               overrides=overrides, progress=not ctx.obj.quiet,
-                               command=" ".join(["neurocine", *sys.argv[1:]]))
-    for line in summary_lines(summary):
-        click.echo(line)
+    derivatives_dir = find_derivatives_dir(derivatives)
+    if len(subjects) > 1 and out:
+        raise click.UsageError("--out names one subject's report; leave it out with several subjects")
+    summaries = {}
+    for subject in subjects:
+        subject = subject.removeprefix("sub-")
+        summaries[subject] = attention_report(derivatives_dir, subject, name=name, split=split, out=out,
+                                              overrides=overrides, progress=not ctx.obj.quiet,
+                                              command=" ".join(["neurocine", *sys.argv[1:]]))
+        for line in summary_lines(summaries[subject]):
+            click.echo(line)
+    if len(summaries) > 1:
+        from neurocine_toolbox.interpretation.group_attention import group_report_for_run
+        from neurocine_toolbox.interpretation.group_attention import summary_lines as group_lines
+
+        result = group_report_for_run(derivatives_dir, summaries, name, split, overrides)
+        for line in group_lines(result):
+            click.echo(line)

@@ -193,6 +193,27 @@ def test_a_fine_tune_starts_from_the_shared_run_and_learns_from_both(shared, wor
     assert not (world / "sub-02/models/again/alignment/model").exists()
 
 
+def test_the_attention_report_of_a_shared_run_shows_each_subject_and_where_they_agree(shared, world, invoke):
+    result = invoke(["attention-report", "--subject", "02", "03", "--name", "both", "--derivatives", world,
+                     "--set", "interpretation.n_surrogates=0", "--set", "interpretation.attribution_steps=0",
+                     "--set", "interpretation.n_permutations=0", "--set", "interpretation.layers=[last]"])
+    assert result.exit_code == 0, result.output + result.stderr
+    for subject in ("02", "03"):
+        assert (world / f"sub-{subject}/models/both/attention-test/report.html").is_file()
+    page = shared / "attention-test"
+    record = json.loads((page / "agreement.json").read_text())
+    assert record["subjects"] == ["sub-02", "sub-03"] and len(record["pairs"]) == 1
+    maps = np.load(page / "maps.npz")
+    both = np.isfinite(maps["sub-02"]) & np.isfinite(maps["sub-03"])
+    from scipy import stats
+
+    rho = stats.spearmanr(maps["sub-02"][both], maps["sub-03"][both])[0]
+    assert record["pairs"][0]["spearman_rho"] == pytest.approx(rho)
+    assert "sub-02 ~ sub-03: Spearman rho" in result.stdout
+    html = (page / "group_report.html").read_text()
+    assert "Pairwise agreement" in html and "data:image/png;base64," in html
+
+
 def test_adapters_need_training_for_a_new_subject(world, invoke):
     result = invoke(["fit", "--subject", "02", "03", "--alignment", "adapter", "--name", "adapted",
                      "--stage", "alignment", "--stage", "encoder", "--derivatives", world, *QUICK,
