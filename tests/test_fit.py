@@ -74,6 +74,15 @@ def test_fit_runs_every_stage_and_reports_retrieval_with_chance(invoke, derivati
                  "--set", "evaluation.n_boot=50")
     assert later.exit_code == 0, later.stderr
     assert "trained" not in later.stdout
+    # A run trained before a setting existed: the missing setting reads as its default.
+    import yaml
+
+    saved = yaml.safe_load((root / "config.yaml").read_text())
+    del saved["alignment"], saved["data"]["train_fraction"]
+    (root / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    older = _fit(invoke, derivatives, "--name", "full")
+    assert older.exit_code == 0, older.stderr
+    assert "trained" not in older.stdout
 
 
 def test_test_split_never_reaches_training_unless_asked(invoke, derivatives, monkeypatch):

@@ -77,7 +77,10 @@ def _check_same_config(root, config, force):
         return
     import yaml
 
-    saved = _flatten(yaml.safe_load(saved_path.read_text()))
+    from ..config import defaults
+
+    # A setting added to neurocine since the run was trained is read at its default value.
+    saved = {**_flatten(defaults()), **_flatten(yaml.safe_load(saved_path.read_text()))}
     now = _flatten(config)
     differ = sorted(k for k in set(saved) | set(now)
                     if saved.get(k) != now.get(k) and not k.startswith(AFTER_TRAINING))
