@@ -246,3 +246,12 @@ def test_subjects_prepared_differently_are_refused_before_training(world, invoke
     assert "voxel columns differ from sub-01's" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (other / "group/models/mixed/alignment/model").exists()
     assert not (other / "group/models/mixed/alignment/train.h5").exists()
+
+
+def test_a_subject_folder_in_use_stops_a_shared_run_before_anything_is_written(world, invoke):
+    own = world / "sub-03/models/clash"
+    own.mkdir(parents=True)
+    (own / "config.yaml").write_text("seed: 1\n")
+    result = invoke(["fit", "--subject", "02", "03", "--name", "clash", "--derivatives", world, *QUICK])
+    assert result.exit_code == 1 and "already holds a run of sub-03 of its own" in result.stderr
+    assert not (world / "group/models/clash").exists() and not (world / "sub-02/models/clash").exists()

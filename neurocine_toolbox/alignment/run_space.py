@@ -31,6 +31,8 @@ from .subject_map import SubjectMap
 SPACE_STAGES = ("encoder", "alignment")
 #: A subject's own map, in a run folder made for it (run_views.py).
 OWN_MAP = "subject-map.npz"
+#: The record of a subject's folder that shows a run trained elsewhere (run_views.py).
+VIEW_RECORD = "shared-run.json"
 
 
 def map_folders(root):
@@ -45,13 +47,21 @@ def has_space(root):
 
 
 def training_store(root, default):
-    """The training store the run's later stages read: the latest space's, else ``default`` (the subject's own)."""
+    """The training store the run's later stages read: the latest space's, else ``default`` (the subject's own).
+
+    A subject's folder showing a one-subject run trained on someone else reads that run's
+    training store (from its provenance), not its own subject's.
+    """
     root = Path(root)
     learned = root / "encoder" / "train.h5"
     if learned.is_file() and (root / "encoder" / "subject-maps").is_dir():
         return learned
     if has_space(root):
         return root / "alignment" / "train.h5"
+    if (root / VIEW_RECORD).is_file() and (root / "provenance.json").is_file():
+        trained_on = Path(json.loads((root / "provenance.json").read_text())["stores"]["train"])
+        if trained_on.is_file():
+            return trained_on
     return Path(default)
 
 
@@ -83,6 +93,17 @@ def subject_map(root, subject, n_columns):
             return SubjectMap.load(path)
     raise NeurocineError(f"sub-{subject} is not one of the subjects this run was trained on "
                          f"({', '.join(run_subjects(root) or [])}); decode it with `--from`", root)
+
+
+def map_key(root, subject):
+    """What identifies the map a subject is read through (its file and time; "identity"): caches of
+    anything computed from its mapped fMRI carry it."""
+    root = Path(root)
+    candidates = [root / OWN_MAP] + ([f / f"sub-{subject}.npz" for f in map_folders(root)] if has_space(root) else [])
+    for path in candidates:
+        if path.is_file():
+            return f"{path.resolve()}@{path.stat().st_mtime_ns}"
+    return "identity"
 
 
 def subject_fmri(root, store):

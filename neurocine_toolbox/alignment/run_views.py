@@ -18,12 +18,11 @@ import yaml
 
 from ..errors import NeurocineError
 from ..utils.atomic import write_text_atomic
-from .run_space import OWN_MAP, load_template
+from .run_space import OWN_MAP, VIEW_RECORD, load_template
 
 #: What a subject's folder links to in the shared run.
 LINKED = ("config.yaml", "provenance.json", "alignment", "pretrain", "encoder", "vae", "perception",
           "decoder-text", "decoder-fmri", "latents-train.safetensors")
-VIEW_RECORD = "shared-run.json"
 #: Where runs on several subjects live.
 GROUP = "group"
 
@@ -43,6 +42,23 @@ def find_shared_run(derivatives_dir, source):
                          "fit it first", derivatives_dir)
 
 
+def check_view(derivatives_dir, subject, run_root, name):
+    """Raise unless ``sub-XX/models/<name>/`` is free, or already shows the run at ``run_root``.
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    view = Path(derivatives_dir) / f"sub-{subject}" / "models" / name
+    record = view / VIEW_RECORD
+    if view.exists() and not record.is_file() and any(view.iterdir()):
+        raise NeurocineError(f"already holds a run of sub-{subject} of its own; choose another --name", view)
+    if record.is_file() and Path(view, json.loads(record.read_text())["run"]).resolve() != Path(run_root).resolve():
+        raise NeurocineError("already shows another shared run; choose another --name", view)
+    return view
+
+
 def make_view(derivatives_dir, subject, run_root, name, own_map=None, note=None):
     """Give ``subject`` a folder ``sub-XX/models/<name>/`` that reads the shared run at ``run_root``.
 
@@ -57,13 +73,9 @@ def make_view(derivatives_dir, subject, run_root, name, own_map=None, note=None)
     -------
     Path
     """
-    view = Path(derivatives_dir) / f"sub-{subject}" / "models" / name
+    view = check_view(derivatives_dir, subject, run_root, name)
     run_root = Path(run_root).resolve()
     record = view / VIEW_RECORD
-    if view.exists() and not record.is_file() and any(view.iterdir()):
-        raise NeurocineError(f"already holds a run of sub-{subject} of its own; choose another --name", view)
-    if record.is_file() and Path(view, json.loads(record.read_text())["run"]).resolve() != run_root:
-        raise NeurocineError("already shows another shared run; choose another --name", view)
     view.mkdir(parents=True, exist_ok=True)
     for item in LINKED:
         link = view / item

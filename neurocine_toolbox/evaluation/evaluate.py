@@ -311,9 +311,16 @@ def latents_to_clips(vae, latents):
     return np.stack(clips)
 
 
-def _ridge_cache_key(config, train_store, split_store, rows):
-    return {"train": _store_key(train_store), "split": _store_key(split_store),
-            "window_lag_frames_resolution": list(_clip_settings(config)), "rows": [int(r) for r in rows]}
+def _ridge_cache_key(config, train_store, split_store, rows, root=None):
+    from ..alignment.run_space import map_key
+    from ..data.store import open_store
+
+    key = {"train": _store_key(train_store), "split": _store_key(split_store),
+           "window_lag_frames_resolution": list(_clip_settings(config)), "rows": [int(r) for r in rows]}
+    if root is not None:  # the subject's map into the run's space
+        with open_store(split_store) as store:
+            key["map"] = map_key(root, store.subject)
+    return key
 
 
 def ridge_clips(root, config, train_store, split_store, rows, cache_path, split="test", progress=True):
@@ -328,7 +335,7 @@ def ridge_clips(root, config, train_store, split_store, rows, cache_path, split=
     info : dict
     """
     decoder, trained_vae = config["decoder"], Path(root) / "vae" / "model"
-    key = {**_ridge_cache_key(config, train_store, split_store, rows),
+    key = {**_ridge_cache_key(config, train_store, split_store, rows, root),
            "vae": [decoder["vae"], decoder["pretrained"],
                    trained_vae.stat().st_mtime_ns if trained_vae.is_dir() else None]}
     cached = _read_cache(cache_path, key)
@@ -356,7 +363,7 @@ def pixel_ridge_clips(config, train_store, split_store, rows, cache_path, split=
     from ..data.store import open_store
     from .baselines import PixelRidgeBaseline
 
-    key = {"pixel_ridge": _ridge_cache_key(config, train_store, split_store, rows)}
+    key = {"pixel_ridge": _ridge_cache_key(config, train_store, split_store, rows, root)}
     cached = _read_cache(cache_path, key)
     if cached is not None:
         log.info("pixel ridge baseline: cached (%s)", cache_path)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .._version import __version__
-from ..alignment.run_space import subject_fmri
+from ..alignment.run_space import map_key, subject_fmri
 from ..config import load_run_config
 from ..data.clips import clip_frame_indices, frames_to_tensor, mean_training_window, tensor_to_frames
 from ..data.dataset import split_window_starts, windows_at
@@ -263,6 +263,8 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
                 "dtype": str(dtype).removeprefix("torch."),
                 "beta": decoder["beta"], "frames": decoder["frames"], "resolution": decoder["resolution"],
                 "seed": int(config["seed"]), "pipeline_mtime_ns": pipeline_dir.stat().st_mtime_ns}
+    if map_key(root, subject) != "identity":  # a subject read through a map: clips of another map are not mixed in
+        settings["subject_map"] = map_key(root, subject)
     _check_settings(out_dir, settings, force)
     if state.is_main_process:
         if force:

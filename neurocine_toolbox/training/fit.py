@@ -275,7 +275,7 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
         :func:`neurocine_toolbox.evaluation.retrieval.retrieval_after_fit` does, after.
     """
     from ..alignment.run_space import training_store
-    from ..alignment.run_views import find_shared_run, group_run_dir, make_view
+    from ..alignment.run_views import check_view, find_shared_run, group_run_dir, make_view
 
     derivatives_dir = Path(derivatives_dir)
     subjects = _subjects(derivatives_dir, subject)
@@ -310,6 +310,9 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
         with open_store(stores["train"]) as store:
             store.require_embeddings()
     _check_same_config(root, config, force)
+    if shared:  # each subject's folder must be free before anything is written
+        for label in subjects:
+            check_view(derivatives_dir, label, root, name)
     # Under `accelerate launch` or `torchrun` every process runs this function; only the main one writes.
     state = check_launch()
     check_before_training(config, stores, stages, state.num_processes)
