@@ -255,3 +255,13 @@ def test_a_subject_folder_in_use_stops_a_shared_run_before_anything_is_written(w
     result = invoke(["fit", "--subject", "02", "03", "--name", "clash", "--derivatives", world, *QUICK])
     assert result.exit_code == 1 and "already holds a run of sub-03 of its own" in result.stderr
     assert not (world / "group/models/clash").exists() and not (world / "sub-02/models/clash").exists()
+
+
+def test_all_names_every_subject_with_a_training_store(world, invoke):
+    result = invoke(["fit", "--subject", "all", "--stage", "alignment", "--name", "everyone", "--derivatives", world,
+                     *QUICK])
+    assert result.exit_code == 0, result.output + result.stderr
+    record = json.loads((world / "group/models/everyone/alignment/model/alignment.json").read_text())
+    assert record["subjects"] == ["01", "02", "03"] and record["method"] == "anatomical"
+    twice = invoke(["fit", "--subject", "02", "sub-02", "--name", "twice", "--derivatives", world, *QUICK])
+    assert twice.exit_code == 1 and "a subject is named twice" in twice.stderr
