@@ -146,7 +146,7 @@ def test_auto_headline_is_chosen_by_deletion_on_the_validation_movies(trained, t
     config = load_run_config(root, ["interpretation.n_boot=100"], "interpretation", "attention-report")
     encoders, _, _ = load_stage_encoders(root, 4192, device="cpu")
     notes = []
-    choice, kind = _headline_choice(derivatives, "01", encoders, config["interpretation"], config, notes)
+    choice, kind = _headline_choice(derivatives, "01", encoders, config["interpretation"], config, notes, root)
     assert notes == [] and kind == choice.chosen in ("attention", "attribution")
     assert 0 < choice.n_windows <= n_validation and set(choice.table["map"]) == {"attention", "attribution"}
     excess = choice.table.set_index("map")["excess"]
