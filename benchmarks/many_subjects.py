@@ -20,7 +20,11 @@ compared with ``alone<F>`` and ``alone100`` clip by clip: per clip averaged over
 seeds, a paired block bootstrap and sign-flip test over the test movies (compare_runs'
 statistics). Nothing is chosen here: the settings are the preset's.
 
-Writes ``OUT/many-subjects/{runs.json,summary.json,summary.md}``.
+Writes ``OUT/many-subjects/{runs.json,summary.json,summary.md}`` and keeps each row's evaluation
+(``metrics.json``, ``per_clip.csv``) in ``OUT/many-subjects/evaluations/NAME/``: the summary reads
+them from there, so seeds run in different sessions, or on different machines, are pooled by
+putting their ``OUT`` folders' files together (``runs.json`` merged, ``evaluations/`` copied).
+The repository keeps them in ``benchmarks/results/many-subjects/``.
 
 Usage::
 
@@ -74,6 +78,12 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     records_path = out / "runs.json"
     records = json.loads(records_path.read_text()) if records_path.is_file() else {}
+    commit = _commit()
+    world = _world_key(args.derivatives, args.subject)
+    world_path = out / "world.json"
+    if world_path.is_file() and json.loads(world_path.read_text()) != world:
+        raise SystemExit(f"{out} holds results on another world ({world_path}); pool only runs on the same test split")
+    world_path.write_text(json.dumps(world, indent=2) + "\n")
     d, sub = str(args.derivatives), args.subject
     others = args.others
     share = f"{round(args.fraction * 100)}"
@@ -82,66 +92,120 @@ def main():
     def step(key, command):
         if key in records or args.summary_only:
             return
-        records[key] = run(command, out / "commands.log")
+        records[key] = {**run(command, out / "commands.log"), "commit": commit}
         records_path.write_text(json.dumps(records, indent=2) + "\n")
         print(f"{key}: {records[key]['seconds']:.0f} s, peak {records[key]['peak_mib']:.0f} MiB", flush=True)
 
+    kept = out / "evaluations"
+
+    def kept_row(name):
+        return (kept / name / "metrics.json").is_file()
+
+    def fit_step(key, command, folder, needed_by):
+        """A recorded fit is skipped while its folder is there, or when every row that needs it is kept
+        (a later session, on a rebuilt world, refits only what an unfinished row needs)."""
+        if key in records and not args.summary_only and not folder.is_dir() \
+                and not all(kept_row(n) for n in needed_by):
+            del records[key]
+        step(key, command)
+
     def decode_and_evaluate(name, key):
+        if kept_row(name):
+            return
         step(f"{key}/decode", ["neurocine", "--quiet", "decode", "--subject", sub, "--name", name, "--derivatives", d])
         step(f"{key}/evaluate", ["neurocine", "--quiet", "evaluate", "--subject", sub, "--name", name, "--baseline",
                                  "ridge", "--baseline", "pixel-ridge", "--derivatives", d])
+        _evaluation(args.derivatives, sub, name, kept)  # kept at once: an interrupted session loses no row
 
     names = {}
     for seed in args.train_seeds:
         common = ["--preset", args.preset, *fit_set, "--set", f"seed={seed}", "--derivatives", d]
+        models = args.derivatives / f"sub-{sub}" / "models"
         alone = f"ms-alone100-seed{seed}"
         names[("alone100", seed)] = alone
-        step(f"{alone}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--name", alone, *common])
+        # the shared runs copy alone100's stage A, so every row of the seed needs it
+        rows_of_seed = [alone] + [f"ms-{kind}-{m}-seed{seed}" for m in args.methods for kind in ("zero", "ft")
+                                  if not (kind == "zero" and m == "adapter")]
+        fit_step(f"{alone}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--name", alone, *common],
+                 models / alone, rows_of_seed)
         decode_and_evaluate(alone, alone)
         few = f"ms-alone{share}-seed{seed}"
         names[(f"alone{share}", seed)] = few
-        step(f"{few}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--name", few, "--train-fraction",
-                            str(args.fraction), *common])
+        fit_step(f"{few}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--name", few, "--train-fraction",
+                                str(args.fraction), *common], models / few, [few])
         decode_and_evaluate(few, few)
         for method in args.methods:
             shared = f"ms-shared-{method}-seed{seed}"
             group = args.derivatives / "group" / "models" / shared
-            text_stage = args.derivatives / f"sub-{sub}" / "models" / alone / "decoder-text"
-            if not args.summary_only and not (group / "decoder-text").exists() and (text_stage / "model").is_dir():
+            zero, tuned = f"ms-zero-{method}-seed{seed}", f"ms-ft-{method}-seed{seed}"
+            needed_by = [tuned] + ([zero] if method != "adapter" else [])
+            text_stage = models / alone / "decoder-text"
+            if not args.summary_only and not all(kept_row(n) for n in needed_by) \
+                    and not (group / "decoder-text").exists() and (text_stage / "model").is_dir():
                 shutil.copytree(text_stage, group / "decoder-text")  # stimulus only: the same clips and captions
-            step(f"{shared}/fit", ["neurocine", "--quiet", "fit", "--subject", *others, "--name", shared,
-                                   "--alignment", method, *common])
+            fit_step(f"{shared}/fit", ["neurocine", "--quiet", "fit", "--subject", *others, "--name", shared,
+                                       "--alignment", method, *common], group, needed_by)
             if method != "adapter":
-                zero = f"ms-zero-{method}-seed{seed}"
                 names[(f"zero-{method}", seed)] = zero
-                step(f"{zero}/decode", ["neurocine", "--quiet", "decode", "--subject", sub, "--from", shared,
-                                        "--name", zero, "--train-fraction", str(args.fraction), "--derivatives", d])
-                step(f"{zero}/evaluate", ["neurocine", "--quiet", "evaluate", "--subject", sub, "--name", zero,
-                                          "--baseline", "ridge", "--baseline", "pixel-ridge", "--derivatives", d])
-            tuned = f"ms-ft-{method}-seed{seed}"
+                if not kept_row(zero):
+                    step(f"{zero}/decode", ["neurocine", "--quiet", "decode", "--subject", sub, "--from", shared,
+                                            "--name", zero, "--train-fraction", str(args.fraction), "--derivatives", d])
+                    step(f"{zero}/evaluate", ["neurocine", "--quiet", "evaluate", "--subject", sub, "--name", zero,
+                                              "--baseline", "ridge", "--baseline", "pixel-ridge", "--derivatives", d])
+                    _evaluation(args.derivatives, sub, zero, kept)
             names[(f"ft-{method}", seed)] = tuned
-            step(f"{tuned}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--from", shared, "--name", tuned,
-                                  "--train-fraction", str(args.fraction), "--derivatives", d])
+            fit_step(f"{tuned}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--from", shared, "--name",
+                                      tuned, "--train-fraction", str(args.fraction), "--derivatives", d],
+                     models / tuned, [tuned])
             decode_and_evaluate(tuned, tuned)
-    summary = summarise(args.derivatives, sub, names, records, share)
+    for folder in sorted(kept.glob("ms-*-seed*")):  # seeds evaluated in earlier sessions are pooled too
+        row, seed = re.fullmatch(r"ms-(.+)-seed(\d+)", folder.name).groups()
+        names.setdefault((row, int(seed)), folder.name)
+    summary = summarise(args.derivatives, sub, names, records, share, kept)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = summary_lines(summary, share)
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
-def _evaluation(derivatives, sub, name):
+def _world_key(derivatives, subject):
+    """What the pooled per-clip tables must share: the new subject's test split (its fMRI's hash, its movies)."""
+    import hashlib
+
+    from neurocine_toolbox.data.store import open_store, store_path
+
+    with open_store(store_path(derivatives, subject, "test")) as store:
+        digest = hashlib.sha256(np.ascontiguousarray(store.fmri[:]).tobytes()).hexdigest()
+        return {"subject": subject, "test_fmri_sha256": digest, "test_movies": list(store.stimulus_files)}
+
+
+def _commit():
+    """The code's commit (``git describe``), recorded with each step; None outside a git checkout."""
+    done = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                          cwd=Path(__file__).parent)
+    return done.stdout.strip() or None
+
+
+def _evaluation(derivatives, sub, name, kept):
+    """A row's ``metrics.json`` and per-clip table: copied from the run's folder into ``kept/NAME``
+    when the run has them, then read from there (so a later session can pool them)."""
     from neurocine_toolbox.evaluation.evaluate import read_per_clip
 
     folder = derivatives / f"sub-{sub}" / "models" / name / "decoded-test" / "evaluation"
-    if not (folder / "metrics.json").is_file():
+    copy = kept / name
+    if (folder / "metrics.json").is_file():
+        copy.mkdir(parents=True, exist_ok=True)
+        for file in ("metrics.json", "per_clip.csv"):
+            shutil.copy2(folder / file, copy / file)
+    if not (copy / "metrics.json").is_file():
         return None, None
-    return json.loads((folder / "metrics.json").read_text()), read_per_clip(folder / "per_clip.csv")
+    return json.loads((copy / "metrics.json").read_text()), read_per_clip(copy / "per_clip.csv")
 
 
-def summarise(derivatives, sub, names, records, share):
+def summarise(derivatives, sub, names, records, share, kept):
     """Each row's metrics per seed (value, interval, chance, baselines); each row − the references,
-    per clip averaged over the seeds both have, then paired over the clips."""
+    per clip averaged over the seeds both have, then paired over the clips. ``kept``: the folder
+    each row's evaluation is kept in."""
     from neurocine_toolbox.evaluation.metrics_table import column_name
     from neurocine_toolbox.evaluation.time_series_statistics import paired_difference
 
@@ -149,7 +213,7 @@ def summarise(derivatives, sub, names, records, share):
     summary = {"rows": {}, "differences": {}, "costs": records}
     tables = {}
     for (row, seed), name in names.items():
-        metrics, per_clip = _evaluation(derivatives, sub, name)
+        metrics, per_clip = _evaluation(derivatives, sub, name, kept)
         if metrics is None:
             continue
         tables[(row, seed)] = per_clip

@@ -48,7 +48,7 @@ def command(ctx, subjects, stages, preset, config_path, overrides, name, resume,
     `accelerate launch` runs it on several GPUs (`torchrun --nproc_per_node N` on CPUs).
     """
     from neurocine_toolbox.bids.paths import find_derivatives_dir
-    from neurocine_toolbox.evaluation.retrieval import retrieval_after_fit, retrieval_lines
+    from neurocine_toolbox.evaluation.retrieval import retrieval_by_subject, retrieval_lines
     from neurocine_toolbox.training.fit import fit
     from neurocine_toolbox.utils.processes import end_processes
 
@@ -74,8 +74,9 @@ def command(ctx, subjects, stages, preset, config_path, overrides, name, resume,
         click.echo(f"left out {stage}: {why}")
     for view in summary["views"]:
         click.echo(f"decode, evaluate and attention-report each subject with: {view}")
-    retrieval = retrieval_after_fit(summary)
-    if retrieval:
-        click.echo("held-out retrieval (test split; validation movies, where prep held some out):")
+    scores = retrieval_by_subject(summary)
+    for subject, retrieval in scores.items():
+        whose = f"sub-{subject}, " if len(scores) > 1 else ""
+        click.echo(f"held-out retrieval ({whose}test split; validation movies, where prep held some out):")
         for line in retrieval_lines(retrieval):
             click.echo(f"  {line}")

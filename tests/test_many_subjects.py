@@ -2,6 +2,7 @@
 and a new subject decoded without training."""
 
 import json
+import os
 import shutil
 
 import h5py
@@ -92,6 +93,9 @@ def test_adapters_start_at_the_identity_and_match_their_maps():
     for i, s in enumerate(subject.tolist()):
         np.testing.assert_allclose(out[i], maps[s].apply(fmri[i].numpy()), rtol=1e-5, atol=1e-5)
     assert out[:, :, 7].tolist() == fmri[:, :, 7].tolist()
+    adapters(fmri, torch.tensor([1, 1, 1, 1, 1])).sum().backward()  # only the subjects present learn
+    for weight in adapters.weights:
+        assert weight.grad[0].abs().sum() == 0 and weight.grad[1].abs().sum() > 0
 
 
 def test_the_training_store_pools_subjects_apart_and_keeps_a_share_of_movies(world, tmp_path):
@@ -149,6 +153,12 @@ def test_a_run_on_two_subjects_decodes_each_and_a_third_without_training(shared,
     assert decoded.exit_code == 0, decoded.output + decoded.stderr
     assert (world / "sub-03/models/both/decoded-test/frames.npz").is_file()
     assert not (shared / "decoded-test").exists(), "each subject's outputs stay in its own folder"
+    map_file = shared / "alignment/model/maps/sub-03.npz"
+    before = map_file.stat().st_mtime_ns
+    os.utime(map_file, ns=(before, before + 10**9))  # the subject's map refitted: old clips must not be mixed in
+    remapped = invoke(["decode", "--subject", "03", "--name", "both", "--derivatives", world])
+    os.utime(map_file, ns=(before, before))
+    assert remapped.exit_code == 1 and "subject_map" in remapped.stderr
 
     missing = invoke(["decode", "--subject", "01", "--name", "both", "--derivatives", world])
     assert missing.exit_code == 1 and "no trained pipeline" in missing.stderr
@@ -220,6 +230,10 @@ def test_adapters_need_training_for_a_new_subject(world, invoke):
                      "--set", "alignment.adapter_penalty=0.1"])
     assert result.exit_code == 0, result.output + result.stderr
     encoder = world / "group/models/adapted/encoder"
+    for subject in ("02", "03"):  # each subject's held-out retrieval, through its adapter
+        scored = json.loads((encoder / f"retrieval-sub-{subject}.json").read_text())
+        assert scored["test_store"] == str(store_path(world, subject, "test"))
+        assert f"held-out retrieval (sub-{subject}, test split" in result.output
     maps = {s: SubjectMap.load(encoder / "subject-maps" / f"sub-{s}.npz") for s in ("02", "03")}
     with open_store(encoder / "train.h5") as learned, open_store(store_path(world, "03", "train")) as own:
         np.testing.assert_allclose(learned.fmri[learned.row_subjects == 1], maps["03"].apply(own.fmri),

@@ -34,12 +34,19 @@ class SubjectAdapters(nn.Module):
             nn.Parameter(torch.eye(len(c)).repeat(n_subjects, 1, 1)) for _, c in self.pieces)
 
     def forward(self, fmri, subject):
-        out = fmri.clone()
+        out = torch.empty_like(fmri)  # every row is written below: each belongs to one subject
         subject = subject.to(fmri.device).long()
-        for i, weight in enumerate(self.weights):
-            columns = getattr(self, f"columns_{i}")
-            # row-vector convention, as SubjectMap: shared = x @ W
-            out[..., columns] = torch.einsum("nwk,nkj->nwj", fmri[..., columns], weight[subject].to(fmri))
+        # One matmul per subject present, not a copy of each area's matrix per window: on the CPU
+        # gathering ``weight[subject]`` cost more than the encoder itself.
+        for s in torch.unique(subject).tolist():
+            rows = (subject == s).nonzero(as_tuple=True)[0]
+            windows = fmri[rows]
+            adapted = windows.clone()
+            for i, weight in enumerate(self.weights):
+                columns = getattr(self, f"columns_{i}")
+                # row-vector convention, as SubjectMap: shared = x @ W
+                adapted[..., columns] = windows[..., columns] @ weight[s].to(fmri)
+            out[rows] = adapted
         return out
 
     def distance_from_identity(self):

@@ -268,7 +268,7 @@ def ridge_latents(root, config, train_store, split_store, rows, split="test", pr
     fmri, targets, movies, vae, _ = training_windows_and_latents(root, config, train_store, progress)
     log.info("latent ridge baseline: %d training windows → latents %s, penalties by cross-validation over %d movies",
              len(fmri), tuple(targets.shape[1:]), len(np.unique(movies)))
-    model = RidgeLatentBaseline().fit(fmri, targets, np.unique(movies, return_inverse=True)[1])
+    model = RidgeLatentBaseline().fit(fmri, targets, movies)
     test = _split_windows(config, split_store, split, rows, root)
     info = _ridge_info(model.ridge_, len(fmri))
     return torch.from_numpy(model.predict(test)), vae, info

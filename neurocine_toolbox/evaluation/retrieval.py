@@ -12,7 +12,8 @@ within runs: consecutive windows overlap and BOLD is autocorrelated, so windows 
 independent samples.
 
 After ``fit``, :func:`retrieval_after_fit` scores the run's encoder (:func:`evaluate_encoder`,
-written to ``encoder/retrieval.json``) and :func:`retrieval_lines` prints it.
+written to ``encoder/retrieval.json``; a run on several subjects scores each, :func:`retrieval_by_subject`)
+and :func:`retrieval_lines` prints it.
 """
 
 import json
@@ -193,8 +194,9 @@ def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_si
     }
 
 
-def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None, run_root=None):
-    """Held-out retrieval of a trained encoder (:func:`encoder_retrieval`), written to ``out_dir/retrieval.json``.
+def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None, run_root=None,
+                     file_name="retrieval.json"):
+    """Held-out retrieval of a trained encoder (:func:`encoder_retrieval`), written to ``out_dir/file_name``.
 
     Scored on the test split (to report) and, where ``train_store`` marks validation movies, on
     them too (to choose by: an encoder, a checkpoint, a setting).
@@ -213,6 +215,8 @@ def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None, r
         The training store, whose validation movies (if any) are scored too.
     run_root : Path, optional
         The run folder: the stores' subject is read through its map into the run's space.
+    file_name : str
+        ``retrieval.json``; a run on several subjects writes ``retrieval-sub-XX.json`` for each.
 
     Returns
     -------
@@ -242,12 +246,29 @@ def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None, r
         if marked:
             result["validation"] = encoder_retrieval(encoder, train_store, window, lag, top_k, device=device,
                                                      seed=config["seed"], split="validation", fmri_map=fmri_map)
-    write_text_atomic(Path(out_dir) / "retrieval.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(Path(out_dir) / file_name, json.dumps(result, indent=2) + "\n")
     return result
 
 
 def retrieval_after_fit(fitted):
-    """Held-out retrieval of the encoder a ``fit`` left: scored if it just trained, read back if finished earlier.
+    """Held-out retrieval of the encoder a one-subject ``fit`` left (its first subject's, for a run on several):
+    :func:`retrieval_by_subject`'s first entry.
+
+    Returns
+    -------
+    dict or None
+        As :func:`evaluate_encoder`, or None (see :func:`retrieval_by_subject`).
+    """
+    scores = retrieval_by_subject(fitted)
+    return next(iter(scores.values())) if scores else None
+
+
+def retrieval_by_subject(fitted):
+    """Held-out retrieval of the encoder a ``fit`` left, for each subject it trained on: scored if it just
+    trained, read back if finished earlier.
+
+    A one-subject run's is ``encoder/retrieval.json``; a run on several subjects scores each one's
+    test split (and validation movies) through its map, into ``encoder/retrieval-sub-XX.json``.
 
     Parameters
     ----------
@@ -256,19 +277,24 @@ def retrieval_after_fit(fitted):
 
     Returns
     -------
-    dict or None
-        As :func:`evaluate_encoder`; None when the encoder stage was not asked for, a finished encoder has no
-        ``retrieval.json``, or this is not the main process (only it scores and writes).
+    dict
+        Subject label → as :func:`evaluate_encoder`. Empty when the encoder stage was not asked for, a
+        finished encoder has no scores, or this is not the main process (only it scores and writes).
     """
     if not fitted["main_process"]:
-        return None
+        return {}
     stage_dir = Path(fitted["root"]) / "encoder"
-    if "encoder" in fitted["ran"]:
-        return evaluate_encoder(stage_dir / "model", fitted["stores"]["test"], fitted["config"], stage_dir,
-                                fitted["stores"]["train"], run_root=fitted["root"])
-    if "encoder" in fitted["skipped"] and (stage_dir / "retrieval.json").is_file():
-        return json.loads((stage_dir / "retrieval.json").read_text())
-    return None
+    by_subject = fitted["subject_stores"]
+    several = len(by_subject) > 1
+    scores = {}
+    for subject, stores in by_subject.items():
+        file_name = f"retrieval-sub-{subject}.json" if several else "retrieval.json"
+        if "encoder" in fitted["ran"]:
+            scores[subject] = evaluate_encoder(stage_dir / "model", stores["test"], fitted["config"], stage_dir,
+                                               stores["train"], run_root=fitted["root"], file_name=file_name)
+        elif "encoder" in fitted["skipped"] and (stage_dir / file_name).is_file():
+            scores[subject] = json.loads((stage_dir / file_name).read_text())
+    return scores
 
 
 def retrieval_lines(result):

@@ -263,8 +263,9 @@ def decode_split(derivatives_dir, subject, *, name=None, split="test", overrides
                 "dtype": str(dtype).removeprefix("torch."),
                 "beta": decoder["beta"], "frames": decoder["frames"], "resolution": decoder["resolution"],
                 "seed": int(config["seed"]), "pipeline_mtime_ns": pipeline_dir.stat().st_mtime_ns}
-    if map_key(root, subject) != "identity":  # a subject read through a map: clips of another map are not mixed in
-        settings["subject_map"] = map_key(root, subject)
+    subject_map = map_key(root, subject)
+    if subject_map != "identity":  # a subject read through a map: clips of another map are not mixed in
+        settings["subject_map"] = subject_map
     _check_settings(out_dir, settings, force)
     if state.is_main_process:
         if force:

@@ -9,7 +9,8 @@ Outputs, per subject and run name (the preset or config file name, or ``--name``
                              subjects' maps into one space and the run's training store
                              (neurocine_toolbox/alignment/run_space.py)
         pretrain/            DC-MAE: checkpoints/, metrics.csv, model/ (the encoder)
-        encoder/             contrastive fine-tuning: …, model/, retrieval.json (scored after fit)
+        encoder/             contrastive fine-tuning: …, model/, retrieval.json (scored after fit;
+                             retrieval-sub-XX.json for each subject of a run on several)
         vae/                 a small AutoencoderKL (only when no pretrained VAE is configured)
         latents-train.safetensors   the training clips' latents, cached once per VAE
         perception/          the low-level pathway (perception.enabled): model/, fit.json
@@ -270,7 +271,8 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
     -------
     dict
         ``{"root": Path, "ran": [...], "skipped": [...], "not_needed": {stage: why}, "main_process": bool,
-        "config": dict, "stores": {"train": Path, "test": Path}, "subjects": [...], "views": [...]}``.
+        "config": dict, "stores": {"train": Path, "test": Path}, "subject_stores": {subject: stores},
+        "subjects": [...], "views": [...]}``; ``stores`` are the first subject's.
         Held-out retrieval of the encoder is not scored here:
         :func:`neurocine_toolbox.evaluation.retrieval.retrieval_after_fit` does, after.
     """
@@ -338,7 +340,8 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
     state.wait_for_everyone()
 
     summary = {"root": root, "ran": [], "skipped": [], "not_needed": not_needed, "main_process": main,
-               "config": config, "stores": stores, "subjects": subjects, "views": views}
+               "config": config, "stores": stores, "subject_stores": all_stores, "subjects": subjects,
+               "views": views}
     tuned = subjects if from_root is not None else None  # a fine-tune trains on the new subject's windows
     for stage in not_needed:
         log.info("%s: not needed (%s)", stage, not_needed[stage])

@@ -66,8 +66,9 @@ def training_windows_and_latents(root, config, train_store, progress=True):
     -------
     fmri : float ``[N, w, V]``
     latents : float ``[N, C, F, h, w]``
-    movies : ``[N]`` of str
-        The movie (stimulus file) of each window: the groups of cross-validation.
+    movies : ``[N]`` of int
+        Each window's movie as a code (one per stimulus file, whoever watched it): the groups of
+        cross-validation.
     vae : AutoencoderKL (eval mode)
     starts : ``[N]`` the windows' rows
     """
@@ -79,7 +80,8 @@ def training_windows_and_latents(root, config, train_store, progress=True):
         starts = split_window_starts(store, window, lag, "train")
         fmri = windows_at(store.fmri, starts, window, lag)
         targets = latents[np.asarray(store.frame_rows)[starts]].float().numpy()
-        movies = np.array(store.stimulus_files, dtype=object)[store.stimulus[starts]]
+        files = np.array(store.stimulus_files, dtype=object)[store.stimulus[starts]]
+    movies = np.unique(files, return_inverse=True)[1]  # by file name: a movie several subjects watched is one group
     return fmri, targets, movies, vae, starts
 
 
@@ -94,7 +96,6 @@ def perception_stage(stage_dir, root, train_store, config, *, progress=True):
     section = config["perception"]
     stage_dir, root = Path(stage_dir), Path(root)
     fmri, latents, movies, _, starts = training_windows_and_latents(root, config, train_store, progress)
-    movies = np.unique(movies, return_inverse=True)[1]  # a movie is one group of folds, whoever watched it
     if section["method"] == "retrieval":
         model, record = _fit_retrieval(section, fmri, latents, movies, train_store, starts)
     else:
