@@ -126,8 +126,16 @@ def main():
         # the shared runs copy alone100's stage A, so every row of the seed needs it
         rows_of_seed = [alone] + [f"ms-{kind}-{m}-seed{seed}" for m in args.methods for kind in ("zero", "ft")
                                   if not (kind == "zero" and m == "adapter")]
-        fit_step(f"{alone}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--name", alone, *common],
-                 models / alone, rows_of_seed)
+        text_stage = models / alone / "decoder-text"
+        if kept_row(alone) and not (text_stage / "model").is_dir() and not args.summary_only \
+                and not all(kept_row(n) for n in rows_of_seed):
+            # alone100 is scored: the shared runs still to train need only its stage A, not a whole refit
+            records.pop(f"{alone}/fit-stage-a", None)
+            step(f"{alone}/fit-stage-a", ["neurocine", "--quiet", "fit", "--subject", sub, "--name", alone,
+                                          "--stage", "decoder-text", *common])
+        else:
+            fit_step(f"{alone}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--name", alone, *common],
+                     models / alone, rows_of_seed)
         decode_and_evaluate(alone, alone)
         few = f"ms-alone{share}-seed{seed}"
         names[(f"alone{share}", seed)] = few
@@ -139,7 +147,6 @@ def main():
             group = args.derivatives / "group" / "models" / shared
             zero, tuned = f"ms-zero-{method}-seed{seed}", f"ms-ft-{method}-seed{seed}"
             needed_by = [tuned] + ([zero] if method != "adapter" else [])
-            text_stage = models / alone / "decoder-text"
             if not args.summary_only and not all(kept_row(n) for n in needed_by) \
                     and not (group / "decoder-text").exists() and (text_stage / "model").is_dir():
                 shutil.copytree(text_stage, group / "decoder-text")  # stimulus only: the same clips and captions
