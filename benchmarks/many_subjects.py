@@ -81,9 +81,10 @@ def main():
     commit = _commit()
     world = _world_key(args.derivatives, args.subject)
     world_path = out / "world.json"
-    if world_path.is_file() and json.loads(world_path.read_text()) != world:
+    if world_path.is_file() and not _same_world(json.loads(world_path.read_text()), world):
         raise SystemExit(f"{out} holds results on another world ({world_path}); pool only runs on the same test split")
-    world_path.write_text(json.dumps(world, indent=2) + "\n")
+    if not world_path.is_file():
+        world_path.write_text(json.dumps(world, indent=2) + "\n")
     d, sub = str(args.derivatives), args.subject
     others = args.others
     share = f"{round(args.fraction * 100)}"
@@ -176,14 +177,25 @@ def main():
 
 
 def _world_key(derivatives, subject):
-    """What the pooled per-clip tables must share: the new subject's test split (its fMRI's hash, its movies)."""
-    import hashlib
-
+    """What the pooled per-clip tables must share: the new subject's test split (its movies, and its
+    fMRI's mean and spread at each time point: a rebuilt world matches to rounding, not bit for bit,
+    as another CPU's arithmetic differs in the last bits)."""
     from neurocine_toolbox.data.store import open_store, store_path
 
     with open_store(store_path(derivatives, subject, "test")) as store:
-        digest = hashlib.sha256(np.ascontiguousarray(store.fmri[:]).tobytes()).hexdigest()
-        return {"subject": subject, "test_fmri_sha256": digest, "test_movies": list(store.stimulus_files)}
+        fmri = np.asarray(store.fmri[:], np.float64).reshape(len(store.fmri), -1)
+        return {"subject": subject, "test_movies": list(store.stimulus_files),
+                "test_fmri_mean": np.round(fmri.mean(1), 6).tolist(),
+                "test_fmri_std": np.round(fmri.std(1), 6).tolist()}
+
+
+def _same_world(kept, world, tolerance=1e-4):
+    """Whether a kept ``world.json`` describes ``world`` (movies equal, fMRI fingerprints within ``tolerance``)."""
+    keys = ("test_fmri_mean", "test_fmri_std")
+    if any(k not in kept for k in keys) or kept["subject"] != world["subject"] \
+            or kept["test_movies"] != world["test_movies"]:
+        return False
+    return all(len(kept[k]) == len(world[k]) and np.allclose(kept[k], world[k], rtol=0, atol=tolerance) for k in keys)
 
 
 def _commit():
