@@ -98,6 +98,22 @@ def test_adapters_start_at_the_identity_and_match_their_maps():
         assert weight.grad[0].abs().sum() == 0 and weight.grad[1].abs().sum() > 0
 
 
+def test_baselines_of_a_view_of_a_one_subject_run_learn_from_that_runs_subject(tmp_path):
+    """decode --from a one-subject run: the new subject's baselines learn from the run's training store."""
+    from neurocine_toolbox.alignment.run_space import VIEW_RECORD, training_store
+
+    theirs, own, view = tmp_path / "sub-02_train.h5", tmp_path / "sub-01_train.h5", tmp_path / "view"
+    view.mkdir()
+    theirs.write_bytes(b"")
+    (view / "provenance.json").write_text(json.dumps({"stores": {"train": str(theirs)}}))
+    assert training_store(view, own) == own, "a subject's own run reads its own store"
+    (view / VIEW_RECORD).write_text("{}")
+    assert training_store(view, own) == theirs
+    theirs.unlink()
+    with pytest.raises(NeurocineError, match="training store of the run this folder shows is gone"):
+        training_store(view, own)
+
+
 def test_the_training_store_pools_subjects_apart_and_keeps_a_share_of_movies(world, tmp_path):
     paths = [store_path(world, s, "train") for s in ("02", "03")]
     scale = SubjectMap.from_blocks([(np.arange(4192), 2 * np.eye(4192))], 4192)

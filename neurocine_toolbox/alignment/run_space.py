@@ -51,6 +51,11 @@ def training_store(root, default):
 
     A subject's folder showing a one-subject run trained on someone else reads that run's
     training store (from its provenance), not its own subject's.
+
+    Raises
+    ------
+    NeurocineError
+        If that run's training store is gone.
     """
     root = Path(root)
     learned = root / "encoder" / "train.h5"
@@ -60,8 +65,10 @@ def training_store(root, default):
         return root / "alignment" / "train.h5"
     if (root / VIEW_RECORD).is_file() and (root / "provenance.json").is_file():
         trained_on = Path(json.loads((root / "provenance.json").read_text())["stores"]["train"])
-        if trained_on.is_file():
-            return trained_on
+        if not trained_on.is_file():  # the subject's own store would be another protocol: no silent swap
+            raise NeurocineError("the training store of the run this folder shows is gone (its baselines and "
+                                 "mean window learn from it); prepare that subject again", trained_on)
+        return trained_on
     return Path(default)
 
 

@@ -195,7 +195,7 @@ def encoder_retrieval(encoder, test_store, window, lag=0, top_k=(1, 5), batch_si
 
 
 def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None, run_root=None,
-                     file_name="retrieval.json"):
+                     file_name="retrieval.json", encoder=None):
     """Held-out retrieval of a trained encoder (:func:`encoder_retrieval`), written to ``out_dir/file_name``.
 
     Scored on the test split (to report) and, where ``train_store`` marks validation movies, on
@@ -217,6 +217,8 @@ def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None, r
         The run folder: the stores' subject is read through its map into the run's space.
     file_name : str
         ``retrieval.json``; a run on several subjects writes ``retrieval-sub-XX.json`` for each.
+    encoder : FMRIEncoder, optional
+        ``model_dir``'s encoder, already loaded (scoring several subjects loads it once).
 
     Returns
     -------
@@ -228,8 +230,10 @@ def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None, r
     from ..data.store import open_store
     from ..models.fmri_encoder import FMRIEncoder
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    encoder = FMRIEncoder.from_pretrained(model_dir).to(device)
+    if encoder is None:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        encoder = FMRIEncoder.from_pretrained(model_dir).to(device)
+    device = next(encoder.parameters()).device
     window, lag, top_k = config["data"]["window"], config["data"]["lag"], tuple(config["evaluation"]["top_k"])
     fmri_map = None
     if run_root is not None:
@@ -286,12 +290,19 @@ def retrieval_by_subject(fitted):
     stage_dir = Path(fitted["root"]) / "encoder"
     by_subject = fitted["subject_stores"]
     several = len(by_subject) > 1
+    encoder = None
+    if "encoder" in fitted["ran"]:
+        from ..models.fmri_encoder import FMRIEncoder
+
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        encoder = FMRIEncoder.from_pretrained(stage_dir / "model").to(device)
     scores = {}
     for subject, stores in by_subject.items():
         file_name = f"retrieval-sub-{subject}.json" if several else "retrieval.json"
-        if "encoder" in fitted["ran"]:
+        if encoder is not None:
             scores[subject] = evaluate_encoder(stage_dir / "model", stores["test"], fitted["config"], stage_dir,
-                                               stores["train"], run_root=fitted["root"], file_name=file_name)
+                                               stores["train"], run_root=fitted["root"], file_name=file_name,
+                                               encoder=encoder)
         elif "encoder" in fitted["skipped"] and (stage_dir / file_name).is_file():
             scores[subject] = json.loads((stage_dir / file_name).read_text())
     return scores
