@@ -110,11 +110,13 @@ def main():
             del records[key]
         step(key, command)
 
-    def decode_and_evaluate(name, key):
+    def decode_and_evaluate(name, decode_from=()):
+        """Decode and evaluate a row (``decode_from``: ``--from RUN …`` for a row with no training), then keep it."""
         if kept_row(name):
             return
-        step(f"{key}/decode", ["neurocine", "--quiet", "decode", "--subject", sub, "--name", name, "--derivatives", d])
-        step(f"{key}/evaluate", ["neurocine", "--quiet", "evaluate", "--subject", sub, "--name", name, "--baseline",
+        step(f"{name}/decode", ["neurocine", "--quiet", "decode", "--subject", sub, *decode_from, "--name", name,
+                                "--derivatives", d])
+        step(f"{name}/evaluate", ["neurocine", "--quiet", "evaluate", "--subject", sub, "--name", name, "--baseline",
                                  "ridge", "--baseline", "pixel-ridge", "--derivatives", d])
         _evaluation(args.derivatives, sub, name, kept)  # kept at once: an interrupted session loses no row
 
@@ -137,12 +139,12 @@ def main():
         else:
             fit_step(f"{alone}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--name", alone, *common],
                      models / alone, rows_of_seed)
-        decode_and_evaluate(alone, alone)
+        decode_and_evaluate(alone)
         few = f"ms-alone{share}-seed{seed}"
         names[(f"alone{share}", seed)] = few
         fit_step(f"{few}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--name", few, "--train-fraction",
                                 str(args.fraction), *common], models / few, [few])
-        decode_and_evaluate(few, few)
+        decode_and_evaluate(few)
         for method in args.methods:
             shared = f"ms-shared-{method}-seed{seed}"
             group = args.derivatives / "group" / "models" / shared
@@ -155,17 +157,12 @@ def main():
                                        "--alignment", method, *common], group, needed_by)
             if method != "adapter":
                 names[(f"zero-{method}", seed)] = zero
-                if not kept_row(zero):
-                    step(f"{zero}/decode", ["neurocine", "--quiet", "decode", "--subject", sub, "--from", shared,
-                                            "--name", zero, "--train-fraction", str(args.fraction), "--derivatives", d])
-                    step(f"{zero}/evaluate", ["neurocine", "--quiet", "evaluate", "--subject", sub, "--name", zero,
-                                              "--baseline", "ridge", "--baseline", "pixel-ridge", "--derivatives", d])
-                    _evaluation(args.derivatives, sub, zero, kept)
+                decode_and_evaluate(zero, ["--from", shared, "--train-fraction", str(args.fraction)])
             names[(f"ft-{method}", seed)] = tuned
             fit_step(f"{tuned}/fit", ["neurocine", "--quiet", "fit", "--subject", sub, "--from", shared, "--name",
                                       tuned, "--train-fraction", str(args.fraction), "--derivatives", d],
                      models / tuned, [tuned])
-            decode_and_evaluate(tuned, tuned)
+            decode_and_evaluate(tuned)
     for folder in sorted(kept.glob("ms-*-seed*")):  # seeds evaluated in earlier sessions are pooled too
         row, seed = re.fullmatch(r"ms-(.+)-seed(\d+)", folder.name).groups()
         names.setdefault((row, int(seed)), folder.name)

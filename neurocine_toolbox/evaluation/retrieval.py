@@ -228,11 +228,8 @@ def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None, r
     """
     from ..alignment.run_space import subject_map
     from ..data.store import open_store
-    from ..models.fmri_encoder import FMRIEncoder
 
-    if encoder is None:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        encoder = FMRIEncoder.from_pretrained(model_dir).to(device)
+    encoder = encoder if encoder is not None else _load_encoder(model_dir)
     device = next(encoder.parameters()).device
     window, lag, top_k = config["data"]["window"], config["data"]["lag"], tuple(config["evaluation"]["top_k"])
     fmri_map = None
@@ -252,6 +249,14 @@ def evaluate_encoder(model_dir, test_store, config, out_dir, train_store=None, r
                                                      seed=config["seed"], split="validation", fmri_map=fmri_map)
     write_text_atomic(Path(out_dir) / file_name, json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _load_encoder(model_dir):
+    """A saved encoder on the GPU when there is one."""
+    from ..models.fmri_encoder import FMRIEncoder
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return FMRIEncoder.from_pretrained(model_dir).to(device)
 
 
 def retrieval_after_fit(fitted):
@@ -290,12 +295,7 @@ def retrieval_by_subject(fitted):
     stage_dir = Path(fitted["root"]) / "encoder"
     by_subject = fitted["subject_stores"]
     several = len(by_subject) > 1
-    encoder = None
-    if "encoder" in fitted["ran"]:
-        from ..models.fmri_encoder import FMRIEncoder
-
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        encoder = FMRIEncoder.from_pretrained(stage_dir / "model").to(device)
+    encoder = _load_encoder(stage_dir / "model") if "encoder" in fitted["ran"] else None
     scores = {}
     for subject, stores in by_subject.items():
         file_name = f"retrieval-sub-{subject}.json" if several else "retrieval.json"
