@@ -295,3 +295,34 @@ def test_all_names_every_subject_with_a_training_store(world, invoke):
     assert record["subjects"] == ["01", "02", "03"] and record["method"] == "anatomical"
     twice = invoke(["fit", "--subject", "02", "sub-02", "--name", "twice", "--derivatives", world, *QUICK])
     assert twice.exit_code == 1 and "a subject is named twice" in twice.stderr
+
+
+def test_the_adapter_penalty_adds_its_weighted_distance_and_pulls_adapters_towards_the_identity():
+    from neurocine_toolbox.alignment.adapters import AdaptedEncoder
+    from neurocine_toolbox.models.fmri_encoder import FMRIEncoder
+    from neurocine_toolbox.training.encoder_stages import contrastive_step
+
+    torch.manual_seed(0)
+    encoder = FMRIEncoder(num_voxels=32, patch_size=16, embed_dim=16, depth=1, num_heads=2, window_size=2,
+                          out_tokens=2, out_dim=8, clip_dim=4).eval()
+    adapters = SubjectAdapters(2, np.array(["L_V1"] * 12 + ["R_V1"] * 20))
+    model = AdaptedEncoder(encoder, adapters)
+    with torch.no_grad():
+        for weight in adapters.weights:
+            weight.add_(0.2 * torch.randn_like(weight))
+    g = torch.Generator().manual_seed(1)
+    batch = {"fmri": torch.randn(6, 2, 32, generator=g), "text_embeds": torch.randn(6, 2, 4, generator=g),
+             "image_embeds": torch.randn(6, 2, 3, 4, generator=g), "subject": torch.tensor([0, 0, 0, 1, 1, 1])}
+    section = {"mu_spa": 0.0, "mu_tem": 0.0, "mu_text": 1.0, "mu_image": 1.0, "temperature": 0.1,
+               "gamma_spa": 0.2, "gamma_tem": 0.5, "spatial_mask_space": "voxels"}
+    without, _ = contrastive_step(section, adapter_penalty=0.0)(model, batch, torch.Generator())
+    with_penalty, parts = contrastive_step(section, adapter_penalty=3.0)(model, batch, torch.Generator())
+    distance = adapters.distance_from_identity().item()
+    assert distance > 0 and parts["adapter_distance"] == pytest.approx(distance)
+    assert (with_penalty - without).item() == pytest.approx(3.0 * distance, rel=1e-4)
+    # Alone, the penalty's gradient points each adapter back towards the identity.
+    model.zero_grad()
+    (with_penalty - without).backward()
+    for weight in adapters.weights:
+        eye = torch.eye(weight.shape[-1])
+        torch.testing.assert_close(weight.grad, 6.0 * (weight.detach() - eye))
