@@ -247,6 +247,8 @@ def summarise(derivatives, sub, names, records, share, kept):
             seeds = sorted(s for r, s in tables if r == row and (reference, s) in tables)
             if not seeds:
                 continue
+            for s in seeds:
+                _check_same_clips(tables[(row, s)], tables[(reference, s)], f"{row} seed {s}", reference)
             first = tables[(row, seeds[0])]
             runs = np.array([int(r["run"]) for r in first])
             result = {"seeds": seeds}
@@ -261,6 +263,14 @@ def summarise(derivatives, sub, names, records, share, kept):
                                "p_floor": d["p_floor"]}
             summary["differences"].setdefault(reference, {})[row] = result
     return summary
+
+
+def _check_same_clips(table, reference_table, label, reference):
+    """Refuse to pair two per-clip tables unless they list the same clips in the same order."""
+    keys = [(r["clip"], r["id"], r["run"]) for r in table]
+    if keys != [(r["clip"], r["id"], r["run"]) for r in reference_table]:
+        raise SystemExit(f"{label} and {reference} were evaluated on different test clips; "
+                         "their differences cannot be paired")
 
 
 def _value(entry, key):
