@@ -176,7 +176,7 @@ def main():
 def _world_key(derivatives, subject):
     """What the pooled per-clip tables must share: the new subject's test split (its movies, and its
     fMRI's mean and spread at each time point: a rebuilt world matches to rounding, not bit for bit,
-    as another CPU's arithmetic differs in the last bits)."""
+    as its floating-point results differ in the last bits)."""
     from neurocine_toolbox.data.store import open_store, store_path
 
     with open_store(store_path(derivatives, subject, "test")) as store:

@@ -22,7 +22,7 @@ from .data.store import open_store
 from .errors import NeurocineError
 from .evaluation.clip_similarity import score_decoded
 from .evaluation.evaluate import evaluate_run
-from .evaluation.retrieval import retrieval_after_fit
+from .evaluation.retrieval import retrieval_by_subject
 from .interpretation.attention_report import attention_report
 from .pipelines.decode_split import decode_split
 from .simulate import simulate_dataset
@@ -88,7 +88,8 @@ def run_demo(out_dir="demo-output", seed=0, progress=True):
 
     def fit_and_score():
         fitted = fit(derivatives, preset=PRESET, overrides=OVERRIDES, **after)
-        return fitted, retrieval_after_fit(fitted)  # the encoder's held-out scores, as `neurocine fit` prints
+        # the encoder's held-out scores on the one subject, as `neurocine fit` prints them
+        return fitted, retrieval_by_subject(fitted).get(fitted["subjects"][0])
 
     trained, retrieval = timed("fit", fit_and_score)
     name = trained["root"].name

@@ -11,9 +11,9 @@ the real pairing with those shifted ones, and the interval is the block bootstra
 within runs: consecutive windows overlap and BOLD is autocorrelated, so windows are not
 independent samples.
 
-After ``fit``, :func:`retrieval_after_fit` scores the run's encoder (:func:`evaluate_encoder`,
-written to ``encoder/retrieval.json``; a run on several subjects scores each, :func:`retrieval_by_subject`)
-and :func:`retrieval_lines` prints it.
+After ``fit``, :func:`retrieval_by_subject` scores the run's encoder on each subject it trained on
+(:func:`evaluate_encoder`, written to ``encoder/retrieval.json``, or ``retrieval-sub-XX.json`` for
+each subject of a run on several) and :func:`retrieval_lines` prints a result.
 """
 
 import json
@@ -257,19 +257,6 @@ def _load_encoder(model_dir):
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return FMRIEncoder.from_pretrained(model_dir).to(device)
-
-
-def retrieval_after_fit(fitted):
-    """Held-out retrieval of the encoder a one-subject ``fit`` left (its first subject's, for a run on several):
-    :func:`retrieval_by_subject`'s first entry.
-
-    Returns
-    -------
-    dict or None
-        As :func:`evaluate_encoder`, or None (see :func:`retrieval_by_subject`).
-    """
-    scores = retrieval_by_subject(fitted)
-    return next(iter(scores.values())) if scores else None
 
 
 def retrieval_by_subject(fitted):

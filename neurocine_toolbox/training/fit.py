@@ -271,10 +271,9 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
     -------
     dict
         ``{"root": Path, "ran": [...], "skipped": [...], "not_needed": {stage: why}, "main_process": bool,
-        "config": dict, "stores": {"train": Path, "test": Path}, "subject_stores": {subject: stores},
-        "subjects": [...], "views": [...]}``; ``stores`` are the first subject's.
-        Held-out retrieval of the encoder is not scored here:
-        :func:`neurocine_toolbox.evaluation.retrieval.retrieval_after_fit` does, after.
+        "config": dict, "subject_stores": {subject: {"train": Path, "test": Path}}, "subjects": [...],
+        "views": [...]}``. Held-out retrieval of the encoder is not scored here:
+        :func:`neurocine_toolbox.evaluation.retrieval.retrieval_by_subject` does, after.
     """
     from ..alignment.run_space import training_store
     from ..alignment.run_views import check_view, find_shared_run, group_run_dir, make_view
@@ -340,8 +339,7 @@ def fit(derivatives_dir, subject, *, stages=None, preset=None, config_path=None,
     state.wait_for_everyone()
 
     summary = {"root": root, "ran": [], "skipped": [], "not_needed": not_needed, "main_process": main,
-               "config": config, "stores": stores, "subject_stores": all_stores, "subjects": subjects,
-               "views": views}
+               "config": config, "subject_stores": all_stores, "subjects": subjects, "views": views}
     tuned = subjects if from_root is not None else None  # a fine-tune trains on the new subject's windows
     for stage in not_needed:
         log.info("%s: not needed (%s)", stage, not_needed[stage])
